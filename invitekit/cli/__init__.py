@@ -1,0 +1,24 @@
+"""The ``invitekit`` command line: a thin shell over the sans-IO core."""
+
+from __future__ import annotations
+
+import typer
+
+from .invite_cmd import inspect, mint
+from .policy_cmd import policy_app
+
+app = typer.Typer(
+    name="invitekit",
+    help="XIP-82 external commit invites: policy, invites, sealed GroupInfo blobs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(policy_app, name="policy")
+app.command("mint")(mint)
+app.command("inspect")(inspect)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

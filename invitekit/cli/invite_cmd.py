@@ -1,0 +1,180 @@
+"""``invitekit mint`` and ``invitekit inspect``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import link as link_mod
+from .. import nfc, qr
+from ..blob import parse_blob
+from ..encoding import b64url_encode
+from ..errors import InvalidInviteEncoding, InviteKitError, PolicyNotEnabled, UnsupportedVersion
+from ..payload import InvitePayload, parse_payload
+from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
+from ..policy import parse_policy_entry
+from ..wire import Dialect
+from .errors import cli_errors, fail
+from .io import emit_json, read_binary
+from .render import blob_view, payload_view, policy_view
+
+Inspector = Callable[[bytes, bool], dict[str, Any]]
+
+
+def _inspect_payload(data: bytes, show: bool) -> dict[str, Any]:
+    return payload_view(parse_payload(data), show)
+
+
+def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
+    return blob_view(parse_blob(data))
+
+
+def _inspect_policy(data: bytes, show: bool) -> dict[str, Any]:
+    parsed = parse_policy_entry(data)
+    if not parsed.recognized:
+        raise UnsupportedVersion("not a version-1 policy entry")
+    return policy_view(parsed, show)
+
+
+#: Kinds ``inspect`` knows, tried in this order by ``--kind auto``. Other modules (the MLS
+#: GroupInfo view) register themselves here.
+INSPECTORS: dict[str, Inspector] = {
+    "blob": _inspect_blob,
+    "payload": _inspect_payload,
+    "policy": _inspect_policy,
+}
+
+
+def _policy_invite(source: str, encoding: str) -> InvitePayload:
+    policy = parse_policy_entry(read_binary(source, encoding)).policy
+    if not policy.allow_external_commit:
+        raise PolicyNotEnabled("the policy is revoked: there is no invite to mint")
+    return policy.invite()
+
+
+@cli_errors
+def mint(
+    policy_file: Annotated[
+        str | None, typer.Option("--policy", "-p", help="Policy entry file (or - for stdin).")
+    ] = None,
+    input_encoding: Annotated[
+        str, typer.Option("--input-encoding", help="raw, hex, base64url or base32.")
+    ] = "raw",
+    key: Annotated[
+        str | None, typer.Option(help="Symmetric key as hex, instead of --policy.")
+    ] = None,
+    slot_id: Annotated[
+        str | None, typer.Option(help="external_group_id as hex, instead of --policy.")
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option(help="https URL of the blob service (the service pointer).")
+    ] = None,
+    opaque: Annotated[
+        str | None, typer.Option(help="Opaque service pointer as hex, instead of --service.")
+    ] = None,
+    link_base: Annotated[
+        str | None, typer.Option(help="Link base, e.g. https://example.org/i .")
+    ] = None,
+    compact: Annotated[
+        bool, typer.Option(help="Compact link: upper-case host/path + base32 (smaller QR).")
+    ] = False,
+    qr_out: Annotated[
+        Path | None, typer.Option("--qr", help="Write a QR code (.png or .svg).")
+    ] = None,
+    qr_error: Annotated[
+        qr.ErrorCorrection, typer.Option(help="QR error correction: m (default) or q for print.")
+    ] = qr.DEFAULT_ERROR,
+    nfc_out: Annotated[
+        Path | None, typer.Option("--nfc", help="Write the link as an NDEF URI record.")
+    ] = None,
+    legacy: Annotated[
+        bool, typer.Option("--legacy", help="Encode the payload in the legacy dialect.")
+    ] = False,
+) -> None:
+    """Mint an invite: payload bytes, link, QR code and NFC record.
+
+    Everything printed is the invite capability itself: share it only where joining is meant.
+    """
+    if policy_file is not None:
+        if key or slot_id:
+            raise fail("bad-input", "give either --policy or --key/--slot-id, not both")
+        invite = _policy_invite(policy_file, input_encoding)
+    elif key and slot_id:
+        invite = InvitePayload(bytes.fromhex(slot_id), bytes.fromhex(key))
+    else:
+        raise fail("bad-input", "give --policy, or both --key and --slot-id")
+    if service and opaque:
+        raise fail("bad-input", "give at most one of --service and --opaque")
+    pointer: ServicePointer | None = None
+    if service:
+        pointer = HttpsPointer(service)
+    elif opaque:
+        pointer = OpaquePointer(bytes.fromhex(opaque))
+    invite = InvitePayload(invite.external_group_id, invite.symmetric_key, pointer)
+    data = invite.to_bytes(Dialect.LEGACY if legacy else Dialect.TYPED)
+    result: dict[str, Any] = {"payload_base64url": b64url_encode(data), "payload_length": len(data)}
+    link = link_mod.make_link(data, link_base, compact=compact) if link_base else None
+    result["link"] = link
+    if qr_out is not None:
+        code = qr.qr_for_link(link, error=qr_error) if link else qr.qr_for_bytes(data, error=qr_error)
+        qr.write_qr(code, qr_out)
+        result["qr"] = {"path": str(qr_out), "version": qr.qr_version(code), "error": code.error}
+    if nfc_out is not None:
+        if link is None:
+            raise fail("bad-input", "--nfc needs --link-base (the record carries the link)")
+        nfc_out.write_bytes(nfc.ndef_uri_record(link))
+        result["nfc"] = str(nfc_out)
+    emit_json(result)
+
+
+def _read_any(source: str) -> tuple[bytes, str | None]:
+    """(bytes, text) of ``source``: a file, ``-``, or a literal link/base64url/hex string."""
+    if source != "-" and not Path(source).is_file():
+        if len(source) > link_mod.MAX_INVITE_TEXT:
+            raise InvalidInviteEncoding("argument is neither a file nor invite text")
+        return source.encode(), source
+    data = read_binary(source)
+    try:
+        return data, data.decode("ascii")
+    except UnicodeDecodeError:
+        return data, None
+
+
+@cli_errors
+def inspect(
+    source: Annotated[
+        str, typer.Argument(help="A file, - for stdin, or an invite link / base64url / hex.")
+    ],
+    kind: Annotated[
+        str, typer.Option(help="auto, or one of: blob, payload, policy, group-info.")
+    ] = "auto",
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print keys instead of redacting them.")
+    ] = False,
+) -> None:
+    """Decode a payload, blob, policy entry or GroupInfo and print it as JSON."""
+    data, text = _read_any(source)
+    if kind != "auto" and kind not in INSPECTORS:
+        raise fail("bad-input", f"unknown kind {kind!r}; choose from {', '.join(INSPECTORS)}")
+    if text is not None and (kind in ("auto", "payload")):
+        try:
+            invite = link_mod.parse_invite_text(text)
+        except InviteKitError:
+            if kind == "payload" and (text.startswith("https") or "#" in text):
+                raise
+        else:
+            emit_json(payload_view(parse_payload(invite.to_bytes()), show_secrets)
+                      | {"input": "text"})
+            return
+    kinds = list(INSPECTORS) if kind == "auto" else [kind]
+    errors: list[str] = []
+    for name in kinds:
+        try:
+            emit_json(INSPECTORS[name](data, show_secrets))
+            return
+        except InviteKitError as exc:
+            errors.append(f"{name}: {exc.code}")
+    raise fail("unrecognized-input", "input is none of the known kinds (" + "; ".join(errors) + ")")
