@@ -131,14 +131,20 @@ def parse_blob(
     raw = wire.decode(legacy_pb.EncryptedGroupInfoBlob, data, what="blob")
     if wire.has_unknown_fields(raw) or raw.WhichOneof("version") != "v1":
         raise UnsupportedVersion("blob version is not one this reader supports")
-    dialect = wire.digest_field_dialect(raw.v1.group_state_hash)
-    if dialect is Dialect.LEGACY:
-        digest = raw.v1.group_state_hash
-    else:
-        digest = wire.decode(pb.EncryptedGroupInfoBlob, data, what="blob").v1.group_state_hash.digest
     v1 = raw.v1
     if len(v1.nonce) != NONCE_LENGTH:
         raise InvalidNonceLength(f"nonce must be {NONCE_LENGTH} bytes, got {len(v1.nonce)}")
+    dialect = wire.digest_field_dialect(v1.group_state_hash)
+    digest = v1.group_state_hash
+    if dialect is Dialect.TYPED and digest:
+        # The legacy parse succeeded, so a typed failure can only come from field 4.
+        try:
+            typed = wire.decode(pb.EncryptedGroupInfoBlob, data, what="blob")
+            digest = typed.v1.group_state_hash.digest
+        except MalformedMessage:
+            raise InvalidDigestLength(
+                "group_state_hash is neither a GroupStateHash message nor a 32/48/64-byte digest"
+            ) from None
     _check_digest(digest, digest_length)
     blob = EncryptedBlob(
         nonce=v1.nonce,

@@ -109,7 +109,10 @@ def parse_invite_text(text: str) -> InvitePayload:
     """
     if len(text) > MAX_INVITE_TEXT:
         raise InvalidInviteEncoding("invite text is too long")
-    readings = _candidates(encoding.strip_whitespace(text))
+    text = encoding.strip_whitespace(text)
+    if not text:
+        raise InvalidInviteEncoding("invite text is empty")
+    readings = _candidates(text)
     if not readings:
         raise InvalidInviteEncoding("text is not an invite link, base64url, hex or base32")
     last: InviteKitError | None = None

@@ -35,7 +35,8 @@ def qr_for_link(link: str, *, error: ErrorCorrection = DEFAULT_ERROR) -> Any:
     if link.startswith("HTTPS://"):
         prefix, fragment = split_compact_link(link)
         # segno picks each segment's mode from its characters: alphanumeric, byte, alphanumeric.
-        return segno.make([prefix, "#", fragment], error=error.value, micro=False)
+        # segno accepts a list of segments at run time; its type stubs only name str/bytes/int.
+        return segno.make([prefix, "#", fragment], error=error.value, micro=False)  # type: ignore[arg-type]
     return segno.make(link, error=error.value, micro=False, mode="byte")
 
 

@@ -119,7 +119,9 @@ def mint(
     link = link_mod.make_link(data, link_base, compact=compact) if link_base else None
     result["link"] = link
     if qr_out is not None:
-        code = qr.qr_for_link(link, error=qr_error) if link else qr.qr_for_bytes(data, error=qr_error)
+        code = (
+            qr.qr_for_link(link, error=qr_error) if link else qr.qr_for_bytes(data, error=qr_error)
+        )
         qr.write_qr(code, qr_out)
         result["qr"] = {"path": str(qr_out), "version": qr.qr_version(code), "error": code.error}
     if nfc_out is not None:

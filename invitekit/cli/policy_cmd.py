@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from .. import policy as policy_mod
+from ..encoding import TextEncoding, encode
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import ExternalCommitPolicy, parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors
-from ..encoding import TextEncoding, encode
 from .io import emit_json, read_binary
 from .render import policy_view
 
