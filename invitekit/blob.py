@@ -16,6 +16,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -45,6 +46,42 @@ _AAD_PREFIX = struct.Struct(">QQ")
 NonceSource = Callable[[int], bytes]
 
 
+class BlobKey:
+    """A validated 32-byte invite key with its AEAD context, reusable across many blobs.
+
+    Build one per invite when sealing or opening more than one blob (a joiner trying a whole
+    candidate set): it validates the key once and keeps the cipher context. Never printed.
+    """
+
+    __slots__ = ("_aead", "material")
+
+    def __init__(self, material: bytes) -> None:
+        validate_symmetric_key(material)
+        self.material = bytes(material)
+        self._aead = ChaCha20Poly1305(self.material)
+
+    def __repr__(self) -> str:
+        return "BlobKey(<redacted>)"
+
+    def encrypt(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        """ChaCha20-Poly1305 ciphertext ‖ tag."""
+        return self._aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        """Plaintext, or :class:`DecryptionFailed` when authentication fails."""
+        try:
+            return self._aead.decrypt(nonce, ciphertext, aad)
+        except InvalidTag:
+            raise DecryptionFailed(
+                "AEAD authentication failed (wrong key, or tampered ciphertext or metadata)"
+            ) from None
+
+
+def as_blob_key(key: bytes | BlobKey) -> BlobKey:
+    """``key`` as a :class:`BlobKey` (validated)."""
+    return key if isinstance(key, BlobKey) else BlobKey(key)
+
+
 def build_aad(epoch: int, expires_at_ns: int, digest: bytes) -> bytes:
     """The v1 associated data: ``epoch ‖ expires_at_ns`` (u64 big-endian each) ‖ ``digest``."""
     return _AAD_PREFIX.pack(epoch, expires_at_ns) + digest
@@ -60,7 +97,7 @@ def _check_digest(digest: bytes, digest_length: int | None) -> None:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EncryptedBlob:
     """A structurally valid EncryptedGroupInfoBlob v1 (nothing about the key is known yet)."""
 
@@ -73,7 +110,8 @@ class EncryptedBlob:
     def __post_init__(self) -> None:
         if len(self.nonce) != NONCE_LENGTH:
             raise InvalidNonceLength(f"nonce must be {NONCE_LENGTH} bytes, got {len(self.nonce)}")
-        _check_digest(self.group_state_hash, None)
+        if len(self.group_state_hash) not in wire.DIGEST_LENGTHS:
+            _check_digest(self.group_state_hash, None)
         if len(self.ciphertext) < TAG_LENGTH:
             raise CiphertextTooShort("ciphertext is shorter than the 16-byte AEAD tag")
         if not (0 <= self.epoch <= U64_MAX and 0 <= self.expires_at_ns <= U64_MAX):
@@ -99,23 +137,28 @@ class EncryptedBlob:
                 expires_at_ns=self.expires_at_ns,
             )
             return legacy_pb.EncryptedGroupInfoBlob(v1=legacy).SerializeToString()
-        v1 = pb.EncryptedGroupInfoBlobV1(
-            nonce=self.nonce,
-            ciphertext=self.ciphertext,
-            epoch=self.epoch,
-            group_state_hash=pb.GroupStateHash(digest=self.group_state_hash),
-            expires_at_ns=self.expires_at_ns,
-        )
-        return pb.EncryptedGroupInfoBlob(v1=v1).SerializeToString()
+        message = pb.EncryptedGroupInfoBlob()
+        v1 = message.v1  # set fields in place: no submessage copies
+        v1.nonce = self.nonce
+        v1.ciphertext = self.ciphertext
+        v1.epoch = self.epoch
+        v1.group_state_hash.digest = self.group_state_hash
+        v1.expires_at_ns = self.expires_at_ns
+        return message.SerializeToString()
 
 
 @dataclass(frozen=True)
 class ParsedBlob:
-    """A blob, the dialect it was read in, and the SHA-256 of the exact bytes read."""
+    """A blob, the dialect it was read in, and the exact bytes it was read from."""
 
     blob: EncryptedBlob
     dialect: Dialect
-    content_sha256: bytes
+    raw: bytes = field(repr=False)
+
+    @cached_property
+    def content_sha256(self) -> bytes:
+        """SHA-256 of the exact bytes read: the blob's content address."""
+        return hashlib.sha256(self.raw).digest()
 
 
 def parse_blob(
@@ -134,31 +177,24 @@ def parse_blob(
     v1 = raw.v1
     if len(v1.nonce) != NONCE_LENGTH:
         raise InvalidNonceLength(f"nonce must be {NONCE_LENGTH} bytes, got {len(v1.nonce)}")
-    dialect = wire.digest_field_dialect(v1.group_state_hash)
     digest = v1.group_state_hash
+    dialect = wire.digest_field_dialect(digest)
     if dialect is Dialect.TYPED and digest:
-        # The legacy parse succeeded, so a typed failure can only come from field 4.
+        # Field 4 is the only one whose type differs between dialects: read it as a message.
         try:
-            typed = wire.decode(pb.EncryptedGroupInfoBlob, data, what="blob")
-            digest = typed.v1.group_state_hash.digest
+            digest = wire.decode(pb.GroupStateHash, digest, what="group_state_hash").digest
         except MalformedMessage:
             raise InvalidDigestLength(
                 "group_state_hash is neither a GroupStateHash message nor a 32/48/64-byte digest"
             ) from None
     _check_digest(digest, digest_length)
-    blob = EncryptedBlob(
-        nonce=v1.nonce,
-        ciphertext=v1.ciphertext,
-        epoch=v1.epoch,
-        group_state_hash=digest,
-        expires_at_ns=v1.expires_at_ns,
-    )
-    return ParsedBlob(blob, dialect, hashlib.sha256(data).digest())
+    blob = EncryptedBlob(v1.nonce, v1.ciphertext, v1.epoch, digest, v1.expires_at_ns)
+    return ParsedBlob(blob, dialect, data)
 
 
 def seal(
     plaintext: bytes,
-    key: bytes,
+    key: bytes | BlobKey,
     *,
     epoch: int,
     group_state_hash: bytes,
@@ -169,22 +205,21 @@ def seal(
 
     ``nonce_source`` exists for known-answer tests; production code keeps the CSPRNG.
     """
-    validate_symmetric_key(key)
+    blob_key = as_blob_key(key)
     if not (0 <= epoch <= U64_MAX and 0 <= expires_at_ns <= U64_MAX):
         raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
     _check_digest(group_state_hash, None)
     nonce = nonce_source(NONCE_LENGTH)
     if len(nonce) != NONCE_LENGTH:
         raise InvalidNonceLength("nonce source returned the wrong number of bytes")
-    ciphertext = ChaCha20Poly1305(key).encrypt(
-        nonce, plaintext, build_aad(epoch, expires_at_ns, group_state_hash)
-    )
+    aad = build_aad(epoch, expires_at_ns, group_state_hash)
+    ciphertext = blob_key.encrypt(nonce, plaintext, aad)
     return EncryptedBlob(nonce, ciphertext, epoch, group_state_hash, expires_at_ns)
 
 
 def open_blob(
     blob: EncryptedBlob | bytes,
-    key: bytes,
+    key: bytes | BlobKey,
     now_ns: int,
     *,
     digest_length: int | None = None,
@@ -199,12 +234,7 @@ def open_blob(
         blob = parse_blob(blob, digest_length=digest_length).blob
     elif digest_length is not None:
         _check_digest(blob.group_state_hash, digest_length)
-    validate_symmetric_key(key)
+    blob_key = as_blob_key(key)
     if blob.is_expired(now_ns):
         raise BlobExpired("blob expired before now_ns")
-    try:
-        return ChaCha20Poly1305(key).decrypt(blob.nonce, blob.ciphertext, blob.aad)
-    except InvalidTag:
-        raise DecryptionFailed(
-            "AEAD authentication failed (wrong key, or tampered ciphertext or metadata)"
-        ) from None
+    return blob_key.decrypt(blob.nonce, blob.ciphertext, blob.aad)

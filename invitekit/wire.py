@@ -39,7 +39,7 @@ class Dialect(enum.StrEnum):
 def decode(message_type: type[M], data: bytes, *, what: str) -> M:
     """Parse ``data`` as ``message_type`` or raise :class:`MalformedMessage`."""
     try:
-        return message_type.FromString(bytes(data))
+        return message_type.FromString(data)
     except DecodeError:
         raise MalformedMessage(f"{what}: not a valid protobuf encoding") from None
 
