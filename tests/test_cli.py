@@ -110,6 +110,15 @@ def test_inspect_each_kind(tmp_path: Path) -> None:
     code, out, _ = run("inspect", link_b64, "--show-secrets")
     assert json.loads(out)["symmetric_key"] == key.hex()
 
+    from invitekit.hpke_blob import seal_hpke
+
+    hpke_path = tmp_path / "h.bin"
+    hpke_path.write_bytes(seal_hpke(b"gi", key, epoch=4, group_state_hash=bytes(32)).to_bytes())
+    code, out, _ = run("inspect", str(hpke_path))
+    view = json.loads(out)
+    assert (view["kind"], view["epoch"], view["variant"]) == (
+        "invitekit-hpke-blob", 4, "hpke_mlkem768_x25519")
+
     pol = tmp_path / "p.bin"
     run("policy", "enable", "-o", str(pol))
     code, out, _ = run("inspect", str(pol), "--kind", "policy")

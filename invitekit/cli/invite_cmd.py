@@ -13,6 +13,7 @@ from .. import nfc, qr
 from ..blob import parse_blob
 from ..encoding import b64url_encode
 from ..errors import InvalidInviteEncoding, InviteKitError, PolicyNotEnabled, UnsupportedVersion
+from ..hpke_blob import parse_hpke_blob
 from ..payload import InvitePayload, parse_payload
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
@@ -32,6 +33,19 @@ def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
     return blob_view(parse_blob(data))
 
 
+def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
+    b = parse_hpke_blob(data)
+    return {
+        "kind": "invitekit-hpke-blob",
+        "extension": True,
+        "variant": b.variant.value,
+        "epoch": b.epoch,
+        "group_state_hash": b.group_state_hash.hex(),
+        "expires_at_ns": b.expires_at_ns,
+        "sealed_length": len(b.sealed),
+    }
+
+
 def _inspect_policy(data: bytes, show: bool) -> dict[str, Any]:
     parsed = parse_policy_entry(data)
     if not parsed.recognized:
@@ -43,6 +57,7 @@ def _inspect_policy(data: bytes, show: bool) -> dict[str, Any]:
 #: GroupInfo view) register themselves here.
 INSPECTORS: dict[str, Inspector] = {
     "blob": _inspect_blob,
+    "hpke-blob": _inspect_hpke_blob,
     "payload": _inspect_payload,
     "policy": _inspect_policy,
 }
