@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .invite_cmd import inspect, mint
+from . import mls_commands
+from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
 
 app = typer.Typer(
@@ -17,6 +18,8 @@ app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.command("mint")(mint)
 app.command("inspect")(inspect)
+app.command("seal")(mls_commands.seal)
+INSPECTORS["group-info"] = mls_commands.group_info_inspector
 
 
 def main() -> None:

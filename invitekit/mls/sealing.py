@@ -1,0 +1,114 @@
+"""Seal a GroupInfo into an XIP-82 blob, and open + verify one, without trusting callers.
+
+:func:`seal_group_info` derives ``epoch``, ``group_state_hash`` (:attr:`GroupInfoView.digest`)
+and the effective expiry itself from the GroupInfo and the policy, then calls
+:func:`invitekit.blob.seal`. :func:`open_and_verify` decrypts with the invite payload's key,
+verifies the GroupInfo up to a level, and checks the XIP's consistency rule: the decrypted
+epoch and GroupContext digest equal the blob's metadata.
+
+Compatibility: libxmtp branches put the key-schedule ``epoch_authenticator`` in
+``group_state_hash``, which a joiner cannot recompute. ``accept_epoch_authenticator_digest``
+accepts a digest mismatch for such blobs (the epoch must still match, the AEAD still binds
+the metadata) and reports it in :attr:`OpenedGroupInfo.digest_verified`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..blob import EncryptedBlob, NonceSource, open_blob, parse_blob, seal
+from ..errors import PolicyNotEnabled
+from ..payload import InvitePayload
+from ..policy import ExternalCommitPolicy
+from .errors import BlobGroupInfoMismatch
+from .groupinfo import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel, parse_group_info
+
+
+def seal_group_info(
+    group_info: bytes,
+    policy: ExternalCommitPolicy,
+    epoch_started_at_ns: int,
+    *,
+    rng: NonceSource | None = None,
+    verify: VerifyLevel = VerifyLevel.TREE,
+    options: ParseOptions = DEFAULT_OPTIONS,
+) -> EncryptedBlob:
+    """Seal a TLS MLSMessage(GroupInfo) under the policy's invite key.
+
+    The GroupInfo is verified up to ``verify`` first (a sealer never uploads what a joiner
+    would reject). ``expires_at_ns`` is ``policy.effective_expiry(epoch_started_at_ns)``.
+    ``rng`` supplies the 12-byte nonce (the OS CSPRNG unless a test injects one).
+    """
+    if not policy.allow_external_commit or policy.symmetric_key is None:
+        raise PolicyNotEnabled("cannot seal a GroupInfo under a disabled policy")
+    view = parse_group_info(group_info, options)
+    view.verify(verify)
+    return seal(
+        bytes(group_info),
+        policy.symmetric_key,
+        epoch=view.epoch,
+        group_state_hash=view.digest,
+        expires_at_ns=policy.effective_expiry(epoch_started_at_ns),
+        nonce_source=rng or os.urandom,
+    )
+
+
+@dataclass(frozen=True)
+class OpenedGroupInfo:
+    """A decrypted, verified GroupInfo and how it relates to the blob that carried it.
+
+    ``digest_verified`` is True when ``blob.group_state_hash`` equals the GroupContext
+    digest; it is False only when ``accept_epoch_authenticator_digest`` let a mismatch
+    through (a libxmtp-style blob), which ``compat_note`` then explains.
+    """
+
+    view: GroupInfoView
+    blob: EncryptedBlob
+    level: VerifyLevel
+    digest_verified: bool
+    compat_note: str | None = None
+
+    @property
+    def group_info_bytes(self) -> bytes:
+        """The plaintext MLSMessage(GroupInfo), ready for an MLS client's external join."""
+        return self.view.raw
+
+
+def open_and_verify(
+    blob: EncryptedBlob | bytes,
+    payload: InvitePayload,
+    now_ns: int,
+    *,
+    level: VerifyLevel = VerifyLevel.TREE,
+    accept_epoch_authenticator_digest: bool = False,
+    options: ParseOptions = DEFAULT_OPTIONS,
+) -> OpenedGroupInfo:
+    """Decrypt ``blob`` with the payload's key, verify the GroupInfo, check consistency.
+
+    Raises the blob errors of :func:`invitekit.blob.open_blob` (expired, AEAD failure, ...),
+    any :class:`~invitekit.mls.errors.MlsError` from verification, and
+    :class:`BlobGroupInfoMismatch` when the epoch, or (strict mode) the digest, disagrees.
+    """
+    parsed = blob if isinstance(blob, EncryptedBlob) else parse_blob(blob).blob
+    plaintext = open_blob(parsed, payload.symmetric_key, now_ns)
+    view = parse_group_info(plaintext, options)
+    view.verify(level)
+    if view.epoch != parsed.epoch:
+        raise BlobGroupInfoMismatch(
+            f"GroupInfo epoch {view.epoch} differs from the blob's epoch {parsed.epoch}"
+        )
+    if view.digest == parsed.group_state_hash:
+        return OpenedGroupInfo(view, parsed, level, digest_verified=True)
+    if not accept_epoch_authenticator_digest:
+        raise BlobGroupInfoMismatch("GroupContext digest differs from the blob's group_state_hash")
+    return OpenedGroupInfo(
+        view,
+        parsed,
+        level,
+        digest_verified=False,
+        compat_note=(
+            "group_state_hash is not the GroupContext digest (libxmtp epoch_authenticator "
+            "dialect); accepted unverified because accept_epoch_authenticator_digest=True"
+        ),
+    )
