@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import mls_commands
+from . import client_cmd, mls_commands
 from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
 
@@ -19,6 +19,11 @@ app.add_typer(policy_app, name="policy")
 app.command("mint")(mint)
 app.command("inspect")(inspect)
 app.command("seal")(mls_commands.seal)
+app.command("upload")(client_cmd.upload_cmd)
+app.command("fetch")(client_cmd.fetch_cmd)
+app.command("join-check")(client_cmd.join_check_cmd)
+app.command("refresh")(client_cmd.refresh_cmd)
+app.command("mirror")(client_cmd.mirror_cmd)
 INSPECTORS["group-info"] = mls_commands.group_info_inspector
 
 

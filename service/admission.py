@@ -1,0 +1,258 @@
+"""The admission rules for both slot kinds, as pure functions over a slot snapshot.
+
+A storage backend loads a :class:`SlotState` while holding the slot's write lock (SQLite:
+``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT … FOR UPDATE`` on the slot row), calls
+:func:`decide` and applies the returned :class:`Decision` in the same transaction. Because
+the rules live here and nowhere else, every backend admits exactly the same uploads.
+
+Keyed lane (total order): accept iff ``epoch > head.epoch``; equal epoch and equal
+``group_state_hash`` is idempotent while a live copy is retained; equal epoch with another
+hash is a fork; lower epoch is stale; ``epoch > head.epoch + K`` is an epoch jump. Keep the
+newest ``retention`` accepted uploads.
+
+Open slot (XIP-82 service contract): identical blobs (all five fields equal) coalesce;
+everything else is stored and the oldest arrivals beyond ``retention`` are evicted — never
+by epoch. Optional gate: ``epoch > max retained epoch + K`` is refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from invitekit.blob import EncryptedBlob
+
+
+class SlotKind(enum.StrEnum):
+    """The two kinds of slot a service hosts under one ``external_group_id``."""
+
+    LANE = "lane"
+    OPEN = "open"
+
+
+class Outcome(enum.StrEnum):
+    """What admission did with an upload (also the ``outcome`` metric label)."""
+
+    CREATED = "created"
+    IDEMPOTENT = "idempotent"
+    COALESCED = "coalesced"
+    STALE = "stale"
+    FORK = "fork"
+    EPOCH_JUMP = "epoch-jump"
+    EXPIRED = "expired"
+
+    @property
+    def accepted(self) -> bool:
+        """True for the 2xx outcomes."""
+        return self in (Outcome.CREATED, Outcome.IDEMPOTENT, Outcome.COALESCED)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotAddress:
+    """A slot: ``external_group_id`` plus the lane id (empty for the open slot)."""
+
+    slot_id: bytes
+    kind: SlotKind
+    lane_id: bytes = b""
+
+    def __post_init__(self) -> None:
+        if (self.kind is SlotKind.LANE) != bool(self.lane_id):
+            raise ValueError("a lane address needs a lane id; an open one must not have one")
+
+    @property
+    def tag(self) -> str:
+        """A short, non-reversible label for logs (never the slot id itself)."""
+        digest = hashlib.sha256(self.slot_id + b"\x00" + self.lane_id).hexdigest()
+        return f"{self.kind.value}:{digest[:12]}"
+
+
+_FIELDS = struct.Struct(">QQ")
+
+
+def fields_key(blob: EncryptedBlob) -> bytes:
+    """SHA-256 over all five blob fields, length-delimited: the open slot's coalescing key.
+
+    Two uploads coalesce iff they carry equal nonce, ciphertext, epoch, group_state_hash
+    and expires_at_ns (XIP-82 rule 5), whatever protobuf dialect carried them.
+    """
+    h = hashlib.sha256()
+    h.update(_FIELDS.pack(blob.epoch, blob.expires_at_ns))
+    for part in (blob.group_state_hash, blob.nonce, blob.ciphertext):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A parsed, size-checked upload (and its proof, for lanes) ready for admission."""
+
+    body: bytes
+    sha256: bytes
+    fields_key: bytes
+    epoch: int
+    group_state_hash: bytes
+    expires_at_ns: int
+    nonce: bytes
+    signature: bytes | None
+    received_ns: int
+
+    @classmethod
+    def from_blob(
+        cls,
+        body: bytes,
+        blob: EncryptedBlob,
+        *,
+        sha256: bytes,
+        signature: bytes | None,
+        received_ns: int,
+    ) -> Upload:
+        """Build from the raw body and its parsed blob."""
+        return cls(
+            body=body,
+            sha256=sha256,
+            fields_key=fields_key(blob),
+            epoch=blob.epoch,
+            group_state_hash=blob.group_state_hash,
+            expires_at_ns=blob.expires_at_ns,
+            nonce=blob.nonce,
+            signature=signature,
+            received_ns=received_ns,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryMeta:
+    """One retained upload, without its body. ``seq`` grows with arrival order."""
+
+    seq: int
+    sha256: bytes
+    fields_key: bytes
+    epoch: int
+    group_state_hash: bytes
+    expires_at_ns: int
+    nonce: bytes
+    signature: bytes | None
+    received_ns: int
+    size: int
+
+    def is_live(self, now_ns: int) -> bool:
+        """False once ``expires_at_ns`` (non-zero) has been reached."""
+        return self.expires_at_ns == 0 or now_ns < self.expires_at_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A lane's ordering position: the last accepted ``(epoch, group_state_hash)``."""
+
+    epoch: int
+    group_state_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SlotState:
+    """A locked snapshot of one slot: its head (lanes) and entries in arrival order."""
+
+    exists: bool
+    head: Head | None
+    entries: tuple[EntryMeta, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """Per-kind limits: how many uploads to retain and the optional epoch-jump gate K."""
+
+    retention: int
+    max_epoch_jump: int | None
+
+    def __post_init__(self) -> None:
+        if self.retention < 1:
+            raise ValueError("retention must be at least 1")
+        if self.max_epoch_jump is not None and self.max_epoch_jump < 0:
+            raise ValueError("max_epoch_jump must be non-negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do: store the upload or not, which seqs to evict, the head afterwards.
+
+    ``existing`` is the retained entry an idempotent/coalesced upload matched.
+    ``head`` is the lane head after the decision (``None`` for open slots).
+    """
+
+    outcome: Outcome
+    store: bool
+    evict: tuple[int, ...]
+    head: Head | None
+    existing: EntryMeta | None = None
+
+
+def _evictions(entries: tuple[EntryMeta, ...], retention: int, extra: int) -> tuple[int, ...]:
+    """Seqs of the oldest arrivals to drop so that ``len(entries) + extra <= retention``."""
+    overflow = len(entries) + extra - retention
+    if overflow <= 0:
+        return ()
+    ordered = sorted(entries, key=lambda e: e.seq)
+    return tuple(e.seq for e in ordered[:overflow])
+
+
+def decide(
+    kind: SlotKind,
+    state: SlotState,
+    upload: Upload,
+    policy: AdmissionPolicy,
+    now_ns: int,
+) -> Decision:
+    """Apply the slot kind's admission rule to ``upload`` against ``state``."""
+    if upload.expires_at_ns != 0 and now_ns >= upload.expires_at_ns:
+        return Decision(Outcome.EXPIRED, False, (), state.head)
+    if kind is SlotKind.LANE:
+        return _decide_lane(state, upload, policy, now_ns)
+    return _decide_open(state, upload, policy)
+
+
+def _decide_lane(
+    state: SlotState, upload: Upload, policy: AdmissionPolicy, now_ns: int
+) -> Decision:
+    head = state.head
+    new_head = Head(upload.epoch, upload.group_state_hash)
+    if head is None or upload.epoch > head.epoch:
+        if (
+            head is not None
+            and policy.max_epoch_jump is not None
+            and upload.epoch - head.epoch > policy.max_epoch_jump
+        ):
+            return Decision(Outcome.EPOCH_JUMP, False, (), head)
+        evict = _evictions(state.entries, policy.retention, 1)
+        return Decision(Outcome.CREATED, True, evict, new_head)
+    if upload.epoch < head.epoch:
+        return Decision(Outcome.STALE, False, (), head)
+    if upload.group_state_hash != head.group_state_hash:
+        return Decision(Outcome.FORK, False, (), head)
+    same = [
+        e
+        for e in state.entries
+        if e.epoch == head.epoch and e.group_state_hash == head.group_state_hash
+    ]
+    live = [e for e in same if e.is_live(now_ns)]
+    if live:
+        return Decision(Outcome.IDEMPOTENT, False, (), head, existing=live[-1])
+    # The head's blob expired (or was collected): a fresh copy of the same state replaces it.
+    dead = {e.seq for e in same}
+    keep = tuple(e for e in state.entries if e.seq not in dead)
+    evict = tuple(sorted(dead)) + _evictions(keep, policy.retention, 1)
+    return Decision(Outcome.CREATED, True, evict, head)
+
+
+def _decide_open(state: SlotState, upload: Upload, policy: AdmissionPolicy) -> Decision:
+    for entry in state.entries:
+        if entry.fields_key == upload.fields_key:
+            return Decision(Outcome.COALESCED, False, (), None, existing=entry)
+    if policy.max_epoch_jump is not None and state.entries:
+        highest = max(e.epoch for e in state.entries)
+        if upload.epoch > highest and upload.epoch - highest > policy.max_epoch_jump:
+            return Decision(Outcome.EPOCH_JUMP, False, (), None)
+    evict = _evictions(state.entries, policy.retention, 1)
+    return Decision(Outcome.CREATED, True, evict, None)

@@ -1,0 +1,100 @@
+"""The storage interface every backend implements, and the values it exchanges.
+
+Contract (what the conformance suite in ``tests/service`` checks):
+
+* :meth:`BlobStore.admit` is atomic per slot: it reads the slot's state and applies
+  :func:`service.admission.decide` under one exclusive lock on that slot (SQLite:
+  ``BEGIN IMMEDIATE``; PostgreSQL: ``INSERT … ON CONFLICT DO NOTHING`` on the slot row, then
+  ``SELECT … FOR UPDATE``, all in one transaction), so concurrent uploads are serialised.
+* It returns only after the transaction is durable (fsync'd). A backend may batch several
+  admissions into one transaction (group commit) as long as each is decided in sequence.
+* Reads never return blobs whose ``expires_at_ns`` has passed, and list candidates in the
+  order ``(epoch desc, group_state_hash asc, arrival desc)``.
+* :meth:`BlobStore.change_marker` is a cheap counter that changes after every committed
+  change to a slot (in any process sharing the database); caches key on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..admission import AdmissionPolicy, EntryMeta, Head, Outcome, SlotAddress, Upload
+
+
+class StorageUnavailable(Exception):
+    """The backend cannot serve right now (closed, locked for too long, disk error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A retained upload; ``body`` is ``None`` when the caller asked for metadata only."""
+
+    meta: EntryMeta
+    body: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    """The outcome, the entry stored or matched (if any), and the lane head afterwards."""
+
+    outcome: Outcome
+    entry: EntryMeta | None
+    head: Head | None
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    """How many expired blobs and idle slots one collection pass removed."""
+
+    expired_blobs: int
+    idle_slots: int
+
+
+def candidate_sort_key(meta: EntryMeta) -> tuple[int, bytes, int]:
+    """Sort key for the candidate order: epoch desc, group_state_hash asc, arrival desc."""
+    return (-meta.epoch, meta.group_state_hash, -meta.seq)
+
+
+class BlobStore(Protocol):
+    """What the HTTP layer needs from a database. All methods are coroutine-safe."""
+
+    async def start(self) -> None:
+        """Open connections and create the schema if needed."""
+
+    async def close(self) -> None:
+        """Finish queued writes and release connections."""
+
+    async def admit(
+        self, address: SlotAddress, upload: Upload, policy: AdmissionPolicy, now_ns: int
+    ) -> AdmitResult:
+        """Atomically decide and (if accepted) durably store ``upload`` in ``address``."""
+
+    async def list_entries(
+        self,
+        address: SlotAddress,
+        *,
+        now_ns: int,
+        limit: int,
+        match: Head | None = None,
+        with_body: bool = True,
+    ) -> list[StoredBlob]:
+        """Live entries in candidate order, at most ``limit``, optionally only ``match``."""
+
+    async def get_by_sha256(
+        self, address: SlotAddress, sha256: bytes, *, now_ns: int, with_body: bool = True
+    ) -> StoredBlob | None:
+        """The live entry whose body hashes to ``sha256``, if retained."""
+
+    async def collect_garbage(self, now_ns: int, idle_before_ns: int | None) -> GcReport:
+        """Delete expired blobs and slots with no write since ``idle_before_ns``."""
+
+    async def check_ready(self) -> None:
+        """Raise :class:`StorageUnavailable` unless reads and writes can proceed."""
+
+    def change_marker(self, address: SlotAddress) -> int:
+        """A counter that differs after any committed change to ``address``."""
+
+    def set_expiry_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever a read skips an expired blob (lazy GC trigger)."""

@@ -1,0 +1,67 @@
+"""32 writers race on one lane with interleaved epochs and forks, through real server
+processes (one process, and two processes sharing the port and the database file)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from .support import Api, Invite, free_port
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_32_writers_one_lane(service_factory, workers: int) -> None:
+    extra = ["--no-rate-limits-enabled", "--no-access-log", "--lane-history", "1024"]
+    if workers > 1:
+        extra += ["--workers", str(workers)]
+    svc = service_factory(*extra, start=False)
+    svc.port = free_port()
+    svc.start()
+    inv = Invite()
+    plans = []
+    for w in range(32):
+        # writer w climbs epochs w%4+1, +4, +8 ... ; odd writers use a forked state
+        epochs = list(range(w % 4 + 1, 121, 4))
+        state = "fork" if w % 2 else None
+        plans.append([inv.blob(e, None if state is None else f"{state}-{e}") for e in epochs])
+    bodies = {b: i for i, plan in enumerate(plans) for b in plan}
+    assert len(bodies) == sum(len(p) for p in plans)
+    connector = aiohttp.TCPConnector(limit=64)
+    statuses: list[tuple[int, int, dict]] = []
+    async with aiohttp.ClientSession(connector=connector) as session:
+        api = Api(svc.base_url, session, validate=False)
+
+        async def writer(plan: list[bytes]) -> None:
+            for body in plan:
+                r = await api.upload_lane(inv, body)
+                statuses.append((r.status, 0, r.json))
+
+        await asyncio.gather(*(writer(p) for p in plans))
+        listing = (
+            await Api(svc.base_url, session).get(inv.lane_path + "/blobs", params={"limit": "32"})
+        ).json
+    assert {s for s, _, _ in statuses} <= {200, 201, 409, 422}
+    created = [j for s, _, j in statuses if s == 201]
+    assert created
+    # No two accepted uploads share an epoch (no fork accepted).
+    epochs = [j["epoch"] for j in created]
+    assert len(epochs) == len(set(epochs))
+    # Every 409 names a head at or above the refused epoch.
+    for s, _, j in statuses:
+        if s == 409:
+            assert j["head"]["epoch"] >= 1
+    # Commit order (the database's arrival sequence) is strictly increasing in epoch.
+    db = Path(svc.database_url.removeprefix("sqlite:///"))
+    svc.stop()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT seq, epoch, group_state_hash FROM blobs ORDER BY seq"
+        ).fetchall()
+    committed = [int.from_bytes(e, "big") for _, e, _ in rows]
+    assert committed == sorted(set(committed))
+    assert len(committed) == len(created)
+    assert listing["items"][0]["epoch"] == max(committed)

@@ -1,0 +1,45 @@
+"""Settings precedence: flags > environment > TOML file > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.__main__ import load_settings, main
+
+
+def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "service.toml"
+    cfg.write_text(
+        'port = 9001\nlane_history = 5\nopen_retention = 6\nclient_read_limit = "7/second"\n'
+    )
+    monkeypatch.setenv("INVITEKIT_SERVICE_LANE_HISTORY", "11")
+    monkeypatch.setenv("INVITEKIT_SERVICE_OPEN_RETENTION", "12")
+    s = load_settings(
+        [
+            "--config",
+            str(cfg),
+            "--open-retention",
+            "13",
+            "--digest-lengths",
+            "32,48",
+            "--lane-max-epoch-jump",
+            "none",
+            "--no-rate-limits-enabled",
+        ]
+    )
+    assert s.port == 9001  # file
+    assert s.lane_history == 11  # env beats file
+    assert s.open_retention == 13  # flag beats env
+    assert s.client_read_limit == "7/second"
+    assert s.digest_lengths == [32, 48]
+    assert s.lane_max_epoch_jump is None
+    assert s.rate_limits_enabled is False
+    assert s.open_policy.retention == 13
+
+
+def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--digest-lengths", "33"]) == 2
+    assert main(["--lane-history", "0"]) == 2
+    assert main(["--database", "postgresql://x/y"]) == 2
