@@ -110,7 +110,11 @@ def blob_of_size(key: bytes, size: int, epoch: int = 1) -> bytes:
     return seal(plain, key, epoch=epoch, group_state_hash=hashlib.sha256(plain).digest()).to_bytes()
 
 
-def start_nginx(root: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_nginx(
+    root: Path, port: int, workdir: Path, cache_port: int, service_port: int
+) -> subprocess.Popen[bytes]:
+    """nginx serving ``root`` statically on ``port``, and on ``cache_port`` the service behind
+    the read cache of deploy/nginx-cache.conf (same cache directives, no TLS)."""
     conf = workdir / "nginx.conf"
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (workdir / d).mkdir(exist_ok=True)
@@ -135,6 +139,23 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location / {{ add_header Cache-Control "public, max-age=5, stale-while-revalidate=30"; }}
+    }}
+    proxy_cache_path {workdir}/cache levels=1:2 keys_zone=invitekit:16m max_size=256m
+                     inactive=10m use_temp_path=off;
+    upstream invitekit_service {{ server 127.0.0.1:{service_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{cache_port};
+        location / {{
+            proxy_pass http://invitekit_service;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache invitekit;
+            proxy_cache_methods GET HEAD;
+            proxy_cache_lock on;
+            proxy_cache_use_stale updating error timeout;
+            proxy_cache_background_update on;
+            proxy_cache_revalidate on;
+        }}
     }}
 }}
 """)
@@ -282,9 +303,9 @@ def main() -> int:
     signer = LaneSigner(key)
     slot = os.urandom(16)
     blobs = {"4KiB": blob_of_size(key, 4096), "256KiB": blob_of_size(key, 262144)}
-    svc_port, nginx_port = free_port(), free_port()
+    svc_port, nginx_port, cache_port = free_port(), free_port(), free_port()
     svc = start_service(workdir / "bench.sqlite3", svc_port, args.workers, workdir / "svc.log")
-    nginx = start_nginx(www, nginx_port, workdir)
+    nginx = start_nginx(www, nginx_port, workdir, cache_port, svc_port)
     results: list[WrkResult] = []
     base = f"http://127.0.0.1:{svc_port}"
     try:
@@ -312,6 +333,8 @@ def main() -> int:
             for target, url in (
                 (f"nginx {name}", f"http://127.0.0.1:{nginx_port}/{name}.bin"),
                 (f"invitekit head {name}", base + paths[name]),
+                (f"invitekit head {name} via nginx cache",
+                 f"http://127.0.0.1:{cache_port}{paths[name]}"),
             ):
                 run_wrk(url, target, 2, args.connections)  # warm-up
                 res = run_wrk(url, target, args.seconds, args.connections)
@@ -361,7 +384,9 @@ def main() -> int:
     by = {r.target: r for r in results}
     for name in blobs:
         ratio = by[f"invitekit head {name}"].requests_per_s / by[f"nginx {name}"].requests_per_s
-        print(f"\nhead {name}: {ratio:.2f} x nginx", end="")
+        cached = by[f"invitekit head {name} via nginx cache"].requests_per_s
+        print(f"\nhead {name}: {ratio:.2f} x nginx direct, "
+              f"{cached / by[f'nginx {name}'].requests_per_s:.2f} x via nginx cache", end="")
     print()
     if args.json:
         args.json.write_text(
