@@ -677,6 +677,11 @@ class ReadyToCommit(JoinOutcome):
 
     def describe(self) -> str:
         epoch = self.survivor.epoch if self.survivor else "?"
+        if self.policy_source is PolicySource.NONE:
+            return (
+                f"Ready to join the group at epoch {epoch}; the GroupInfo carries no "
+                "EXTERNAL_COMMIT_POLICY, so the pre-commit policy check could not run."
+            )
         return f"Ready to join the group at epoch {epoch}."
 
     def details(self) -> dict[str, Any]:
