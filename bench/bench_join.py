@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import rine_mls
+from machine import cpu_model
 
 from invitekit.client import FetchPolicy, InviteClient, SlotKind
 from invitekit.flows import JoinOptions, check_invite
@@ -158,16 +159,6 @@ async def run(args: argparse.Namespace, url: str, link: str) -> dict[str, Any]:
             cold.append(await scan(fresh, VerifyLevel.TREE))
     results["cold/tree"] = summary(cold)
     return results
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from machine import cpu_model
+
 from invitekit.mls import VerifyLevel, parse_group_info
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -53,16 +55,6 @@ def verify_levels_1_to_3(data: bytes) -> None:
 
 def verify_levels_1_to_4(data: bytes) -> None:
     parse_group_info(data).verify(VerifyLevel.PARENT_HASHES)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rine_join_ms(data: bytes, suite: int, repeat: int) -> float:

@@ -21,7 +21,6 @@ import base64
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -35,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
+from machine import machine
 
 from invitekit.blob import seal
 from invitekit.lane import LaneSigner
@@ -262,23 +262,6 @@ function response(status, headers, body)
 end
 """)
     return script
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
 
 
 def main() -> int:
