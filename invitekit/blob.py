@@ -87,7 +87,8 @@ def build_aad(epoch: int, expires_at_ns: int, digest: bytes) -> bytes:
     return _AAD_PREFIX.pack(epoch, expires_at_ns) + digest
 
 
-def _check_digest(digest: bytes, digest_length: int | None) -> None:
+def check_digest(digest: bytes, digest_length: int | None = None) -> None:
+    """Raise unless ``digest`` is present and of ``digest_length`` (None: 32, 48 or 64)."""
     if not digest:
         raise MissingGroupStateHash("blob carries no group_state_hash digest")
     allowed = wire.DIGEST_LENGTHS if digest_length is None else frozenset({digest_length})
@@ -111,7 +112,7 @@ class EncryptedBlob:
         if len(self.nonce) != NONCE_LENGTH:
             raise InvalidNonceLength(f"nonce must be {NONCE_LENGTH} bytes, got {len(self.nonce)}")
         if len(self.group_state_hash) not in wire.DIGEST_LENGTHS:
-            _check_digest(self.group_state_hash, None)
+            check_digest(self.group_state_hash, None)
         if len(self.ciphertext) < TAG_LENGTH:
             raise CiphertextTooShort("ciphertext is shorter than the 16-byte AEAD tag")
         if not (0 <= self.epoch <= U64_MAX and 0 <= self.expires_at_ns <= U64_MAX):
@@ -187,7 +188,7 @@ def parse_blob(
             raise InvalidDigestLength(
                 "group_state_hash is neither a GroupStateHash message nor a 32/48/64-byte digest"
             ) from None
-    _check_digest(digest, digest_length)
+    check_digest(digest, digest_length)
     blob = EncryptedBlob(v1.nonce, v1.ciphertext, v1.epoch, digest, v1.expires_at_ns)
     return ParsedBlob(blob, dialect, data)
 
@@ -208,7 +209,7 @@ def seal(
     blob_key = as_blob_key(key)
     if not (0 <= epoch <= U64_MAX and 0 <= expires_at_ns <= U64_MAX):
         raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
-    _check_digest(group_state_hash, None)
+    check_digest(group_state_hash, None)
     nonce = nonce_source(NONCE_LENGTH)
     if len(nonce) != NONCE_LENGTH:
         raise InvalidNonceLength("nonce source returned the wrong number of bytes")
@@ -233,7 +234,7 @@ def open_blob(
     if not isinstance(blob, EncryptedBlob):
         blob = parse_blob(blob, digest_length=digest_length).blob
     elif digest_length is not None:
-        _check_digest(blob.group_state_hash, digest_length)
+        check_digest(blob.group_state_hash, digest_length)
     blob_key = as_blob_key(key)
     if blob.is_expired(now_ns):
         raise BlobExpired("blob expired before now_ns")

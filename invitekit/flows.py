@@ -418,6 +418,30 @@ async def target_urls(
     return _dedupe_urls(urls), tuple(skipped)
 
 
+def _require_invite(policy: ExternalCommitPolicy, doing: str) -> None:
+    """Every refresh role needs an active invite (an enabled policy carries its key)."""
+    if not policy.allow_external_commit or policy.symmetric_key is None:
+        raise PolicyNotEnabled(f"no active invite: nothing to {doing}")
+
+
+def _lazy_blob_body(
+    group_info: bytes,
+    policy: ExternalCommitPolicy,
+    epoch_started_at_ns: int,
+    nonce_source: Callable[[int], bytes] | None,
+) -> Callable[[], bytes]:
+    """Seal the member's own blob on first use only, then hand out the same bytes."""
+    minted: list[bytes] = []
+
+    def body() -> bytes:
+        if not minted:
+            blob = mint_blob(group_info, policy, epoch_started_at_ns, nonce_source=nonce_source)
+            minted.append(blob.to_bytes())
+        return minted[0]
+
+    return body
+
+
 async def committer_refresh(
     client: InviteClient,
     group_info: bytes,
@@ -430,8 +454,7 @@ async def committer_refresh(
     nonce_source: Callable[[int], bytes] | None = None,
 ) -> RefreshReport:
     """Committer role: seal own GroupInfo once, upload to every target at once, no jitter."""
-    if not policy.allow_external_commit or policy.symmetric_key is None:
-        raise PolicyNotEnabled("no active invite: nothing to refresh")
+    _require_invite(policy, "refresh")
     blob = mint_blob(group_info, policy, epoch_started_at_ns, nonce_source=nonce_source)
     body = blob.to_bytes()
     urls, skipped = await target_urls(policy, first_urls, resolver)
@@ -464,14 +487,13 @@ async def backstop_refresh(
     Starts after a jittered delay; each target gets at most ``backoff.attempts`` tries with
     capped exponential backoff between them (transport errors, 5xx and 429 only).
     """
-    if not policy.allow_external_commit or policy.symmetric_key is None:
-        raise PolicyNotEnabled("no active invite: nothing to refresh")
+    _require_invite(policy, "refresh")
     draw = rng or default_rng()
     backoff = backoff or Backoff()
     state = member_state(group_info)
     urls, skipped = await target_urls(policy, first_urls, resolver)
     await sleep(backoff.initial_delay(draw))
-    body: bytes | None = None
+    body = _lazy_blob_body(group_info, policy, epoch_started_at_ns, nonce_source)
     reports: list[TargetReport] = []
     for url in urls:
         for kind in kinds:
@@ -489,12 +511,8 @@ async def backstop_refresh(
                 if backstop_decision(present) is BackstopAction.STAND_DOWN:
                     report = TargetReport(url, "stand-down", detail=str(kind))
                     break
-                if body is None:
-                    body = mint_blob(
-                        group_info, policy, epoch_started_at_ns, nonce_source=nonce_source
-                    ).to_bytes()
                 result = await client.upload(
-                    url, policy.external_group_id, body, kind=kind, key=policy.symmetric_key
+                    url, policy.external_group_id, body(), kind=kind, key=policy.symmetric_key
                 )
                 report = TargetReport(url, "uploaded" if result.ok else "error", (result,))
                 if not result.retryable:
@@ -518,11 +536,10 @@ async def deep_check(
     nonce_source: Callable[[int], bytes] | None = None,
 ) -> RefreshReport:
     """Deep check: fetch, validate as a joiner, re-upload own blob when none is current."""
-    if not policy.allow_external_commit or policy.symmetric_key is None:
-        raise PolicyNotEnabled("no active invite: nothing to check")
+    _require_invite(policy, "check")
     state = member_state(group_info)
     urls, skipped = await target_urls(policy, first_urls, resolver)
-    body: bytes | None = None
+    body = _lazy_blob_body(group_info, policy, epoch_started_at_ns, nonce_source)
     reports: list[TargetReport] = []
     for url in urls:
         for kind in kinds:
@@ -538,12 +555,8 @@ async def deep_check(
             if verdict.action is DeepAction.HEALTHY:
                 reports.append(TargetReport(url, "healthy", detail=str(kind)))
                 continue
-            if body is None:
-                body = mint_blob(
-                    group_info, policy, epoch_started_at_ns, nonce_source=nonce_source
-                ).to_bytes()
             result = await client.upload(
-                url, policy.external_group_id, body, kind=kind, key=policy.symmetric_key
+                url, policy.external_group_id, body(), kind=kind, key=policy.symmetric_key
             )
             reports.append(TargetReport(url, "reuploaded", (result,)))
     return RefreshReport("deep-check", state.epoch, (*reports, *skipped))

@@ -28,15 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import wire
-from .blob import build_aad
+from .blob import build_aad, check_digest
 from .errors import (
     BlobExpired,
     CiphertextTooShort,
     DecryptionFailed,
-    InvalidDigestLength,
     InvalidEnvelopeRequest,
     MalformedMessage,
-    MissingGroupStateHash,
     UnsupportedVersion,
 )
 from .expiry import U64_MAX
@@ -102,10 +100,7 @@ class HpkeBlob:
     expires_at_ns: int = 0
 
     def __post_init__(self) -> None:
-        if not self.group_state_hash:
-            raise MissingGroupStateHash("extension blob carries no group_state_hash digest")
-        if len(self.group_state_hash) not in wire.DIGEST_LENGTHS:
-            raise InvalidDigestLength("group_state_hash must be 32, 48 or 64 bytes")
+        check_digest(self.group_state_hash)
         if len(self.sealed) < _MIN_SEALED:
             raise CiphertextTooShort("sealed field is shorter than an encapsulation plus tag")
         if not (0 <= self.epoch <= U64_MAX and 0 <= self.expires_at_ns <= U64_MAX):
@@ -147,8 +142,7 @@ def seal_hpke(
     """Seal ``plaintext`` to the key pair derived from ``invite_key`` (fresh encapsulation)."""
     if not (0 <= epoch <= U64_MAX and 0 <= expires_at_ns <= U64_MAX):
         raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
-    if len(group_state_hash) not in wire.DIGEST_LENGTHS:
-        raise InvalidDigestLength("group_state_hash must be 32, 48 or 64 bytes")
+    check_digest(group_state_hash)
     public_key = derive_private_key(invite_key, variant).public_key()
     sealed = _suite(variant).encrypt(
         plaintext, public_key, info=hpke_info(epoch, expires_at_ns, group_state_hash)
