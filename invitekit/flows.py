@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from .client import InviteClient
 from .client.errors import UnresolvablePointer
-from .client.results import SlotKind, UploadResult
+from .client.results import UploadResult
 from .errors import PolicyNotEnabled
 from .join import (
     DEFAULT_MAX_BLOB_BYTES,
@@ -52,6 +52,7 @@ from .mls import VerifyLevel, parse_group_info
 from .payload import InvitePayload, decode_payload
 from .pointer import HttpsPointer, OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
+from .protocol import SlotKind
 from .refresh import (
     Backoff,
     BackstopAction,

@@ -24,7 +24,8 @@ from typing import Any
 
 from .client import InviteClient
 from .client.errors import ClientError
-from .client.results import SlotKind, StoredUpload, UploadResult
+from .client.results import StoredUpload, UploadResult
+from .protocol import SlotKind
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,7 @@ import struct
 from dataclasses import dataclass
 
 from invitekit.blob import EncryptedBlob
-
-
-class SlotKind(enum.StrEnum):
-    """The two kinds of slot a service hosts under one ``external_group_id``."""
-
-    LANE = "lane"
-    OPEN = "open"
+from invitekit.protocol import SlotKind
 
 
 class Outcome(enum.StrEnum):

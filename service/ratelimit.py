@@ -13,6 +13,8 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from invitekit.protocol import ProblemCode
+
 from .problems import Problem
 
 
@@ -31,8 +33,7 @@ class RateLimits:
         stats = self._limiter.get_window_stats(item, scope, key)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         raise Problem(
-            429,
-            "rate-limited",
+            ProblemCode.RATE_LIMITED,
             f"{scope} budget exhausted",
             headers={"Retry-After": str(retry)},
             extra={"scope": scope},

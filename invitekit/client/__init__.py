@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from ..protocol import SlotKind
 from .errors import (
     BodyTooLarge,
     ClientError,
@@ -22,7 +23,7 @@ from .errors import (
     UploadRejected,
 )
 from .http import FetchPolicy
-from .results import FetchResult, MergedFetch, SlotKind, StoredUpload, UploadResult
+from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
 from .service import InviteClient, api_root
 
 __all__ = [

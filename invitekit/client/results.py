@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..join import Candidate
-
-
-class SlotKind(enum.StrEnum):
-    """The two kinds of slot a service hosts under one ``external_group_id``.
-
-    ``LANE``: the keyed lane named by the invite key (signed writes, ordered by epoch).
-    ``OPEN``: the XIP's open FIFO slot (unsigned writes, last N by arrival).
-    """
-
-    LANE = "lane"
-    OPEN = "open"
+from ..protocol import SlotKind
 
 
 @dataclass(frozen=True, slots=True)

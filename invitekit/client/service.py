@@ -15,13 +15,9 @@ so one dead mirror never sinks a multi-service call; :meth:`InviteClient.head` a
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import ssl
-from collections.abc import Sequence
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import aiohttp
 from yarl import URL
@@ -30,27 +26,33 @@ from ..blob import parse_blob
 from ..errors import InviteKitError
 from ..join import Candidate, merge_candidates
 from ..lane import LaneSigner
+from ..protocol import (
+    BLOB_MEDIA_TYPE,
+    SIGNATURE_HEADER,
+    BlobRecord,
+    CandidateListing,
+    HeadRef,
+    InvalidResponse,
+    Presence,
+    Route,
+    SlotKind,
+    UploadReceipt,
+    b64url,
+    problem_code_of,
+    slot_path,
+)
 from .errors import ClientError, MalformedResponse, ServiceError
 from .http import FetchPolicy, HttpResponse, new_session, request, safe_url
-from .results import FetchResult, MergedFetch, SlotKind, StoredUpload, UploadResult
+from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
 
-SIGNATURE_HEADER = "Invitekit-Signature"
-PROBLEM_PREFIX = "urn:invitekit:problem:"
+T = TypeVar("T")
 
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64url(text: object, what: str) -> bytes:
-    """Decode unpadded base64url from a service response, or raise MalformedResponse."""
-    if not isinstance(text, str):
-        raise MalformedResponse(f"{what} is not a string")
+def _decoded(body: bytes, reader: Callable[[bytes], T]) -> T:
+    """Apply a protocol body reader; a contract breach becomes MalformedResponse."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedResponse(f"{what} is not base64url") from None
+        return reader(body)
+    except InvalidResponse as exc:
+        raise MalformedResponse(str(exc)) from None
 
 
 def api_root(url: str, policy: FetchPolicy) -> URL:
@@ -71,26 +73,7 @@ def label_of(url: str) -> str:
 
 
 def _problem_code(resp: HttpResponse) -> str:
-    if resp.content_type == "application/problem+json":
-        try:
-            body = json.loads(resp.body)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            kind = body.get("type")
-            if isinstance(kind, str) and kind.startswith(PROBLEM_PREFIX):
-                return kind[len(PROBLEM_PREFIX) :]
-    return f"http-{resp.status}"
-
-
-def _json_object(resp: HttpResponse, where: str) -> dict[str, Any]:
-    try:
-        body = json.loads(resp.body)
-    except ValueError:
-        raise MalformedResponse(f"{where}: body is not JSON") from None
-    if not isinstance(body, dict):
-        raise MalformedResponse(f"{where}: body is not a JSON object")
-    return body
+    return problem_code_of(resp.status, resp.content_type, resp.body)
 
 
 class InviteClient:
@@ -151,13 +134,12 @@ class InviteClient:
         return self.signer(key).lane_id
 
     def slot_url(
-        self, service: str, slot_id: bytes, kind: SlotKind, lane_id: bytes | None, tail: str
+        self, service: str, slot_id: bytes, kind: SlotKind, lane_id: bytes | None, route: Route
     ) -> URL:
-        """``{root}/slots/{slot}/lanes/{lane}/{tail}`` or ``{root}/slots/{slot}/open/{tail}``."""
+        """The URL of ``route`` of one slot below the service's API root."""
         root = api_root(service, self.policy)
-        middle = f"lanes/{b64url(lane_id)}" if lane_id is not None else "open"
-        base = root.path.rstrip("/")
-        return root.with_path(f"{base}/slots/{b64url(slot_id)}/{middle}/{tail}", encoded=False)
+        path = slot_path(slot_id, kind, lane_id, route)
+        return root.with_path(root.path.rstrip("/") + path, encoded=False)
 
     async def _send(
         self,
@@ -190,24 +172,23 @@ class InviteClient:
         label = label_of(service)
         try:
             lane = self._lane(kind, key, lane_id)
-            headers = {"Content-Type": "application/octet-stream"}
+            headers = {"Content-Type": BLOB_MEDIA_TYPE}
             if lane is not None:
                 if signature is None:
                     if key is None:
                         raise ValueError("a lane upload needs the invite key or a signature")
                     signature = self.signer(key).sign(slot_id, body)
                 headers[SIGNATURE_HEADER] = b64url(signature)
-            url = self.slot_url(service, slot_id, kind, lane, "blobs")
+            url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
             resp = await self._send("POST", url, headers=headers, data=body)
         except ClientError as exc:
             return UploadResult(label, kind, False, exc.code, None, str(exc))
         if resp.status in (200, 201):
             try:
-                outcome = _json_object(resp, "upload").get("outcome")
+                outcome = _decoded(resp.body, UploadReceipt.outcome_from_json)
             except MalformedResponse as exc:
                 return UploadResult(label, kind, False, exc.code, resp.status, str(exc))
-            text = outcome if isinstance(outcome, str) else "created"
-            return UploadResult(label, kind, True, text, resp.status)
+            return UploadResult(label, kind, True, outcome, resp.status)
         code = _problem_code(resp)
         return UploadResult(label, kind, False, code, resp.status, f"HTTP {resp.status}")
 
@@ -249,25 +230,20 @@ class InviteClient:
         kind: SlotKind,
         lane: bytes | None,
         match: tuple[int, bytes] | None,
-    ) -> list[dict[str, Any]]:
-        url = self.slot_url(service, slot_id, kind, lane, "blobs")
+    ) -> tuple[BlobRecord, ...]:
+        url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
         if match is not None:
-            url = url.with_query(
-                urlencode({"epoch": str(match[0]), "group_state_hash": b64url(match[1])})
-            )
+            url = url.with_query(HeadRef(*match).to_query())
         resp = await self._send("GET", url)
         if resp.status == 404:
-            return []
+            return ()
         if resp.status != 200:
             raise ServiceError(
                 f"candidate listing answered HTTP {resp.status}",
                 status=resp.status,
                 problem_type=_problem_code(resp),
             )
-        items = _json_object(resp, "candidates").get("items")
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise MalformedResponse("candidates: 'items' is not a list of objects")
-        return items
+        return _decoded(resp.body, CandidateListing.items_from_json)
 
     async def fetch(
         self,
@@ -286,7 +262,7 @@ class InviteClient:
         try:
             lane = self._lane(kind, key, lane_id)
             items = await self._list(service, slot_id, kind, lane, match)
-            blobs = [unb64url(item.get("blob"), "candidate blob") for item in items[:cap]]
+            blobs = [item.body for item in items[:cap]]
         except ClientError as exc:
             return FetchResult(label, kind, error=exc.code, detail=str(exc))
         candidates = tuple(Candidate.of(b, f"{label} {kind}") for b in blobs)
@@ -334,7 +310,7 @@ class InviteClient:
     ) -> Candidate | None:
         """The service's first candidate (its ``head`` fast path), or None when empty."""
         lane = self._lane(kind, key, None)
-        resp = await self._send("GET", self.slot_url(service, slot_id, kind, lane, "head"))
+        resp = await self._send("GET", self.slot_url(service, slot_id, kind, lane, Route.HEAD))
         if resp.status == 404:
             return None
         if resp.status != 200:
@@ -361,18 +337,17 @@ class InviteClient:
         """
         try:
             lane = self._lane(kind, key, None)
-            url = self.slot_url(service, slot_id, kind, lane, "presence").with_query(
-                urlencode({"epoch": str(epoch), "group_state_hash": b64url(digest)})
+            url = self.slot_url(service, slot_id, kind, lane, Route.PRESENCE).with_query(
+                HeadRef(epoch, digest).to_query()
             )
             resp = await self._send("GET", url)
             if resp.status in (404, 405, 501):
                 return await self._exists_by_listing(service, slot_id, kind, lane, epoch, digest)
             if resp.status != 200:
                 return None
-            present = _json_object(resp, "presence").get("present")
+            return _decoded(resp.body, Presence.present_from_json)
         except ClientError:
             return None
-        return present if isinstance(present, bool) else None
 
     async def _exists_by_listing(
         self,
@@ -386,7 +361,7 @@ class InviteClient:
         items = await self._list(service, slot_id, kind, lane, None)
         for item in items:
             try:
-                blob = parse_blob(unb64url(item.get("blob"), "candidate blob")).blob
+                blob = parse_blob(item.body).blob
             except InviteKitError:
                 continue
             if blob.epoch == epoch and blob.group_state_hash == digest:
@@ -403,16 +378,7 @@ class InviteClient:
         """Everything a slot retains, with stored signatures (for mirroring). Raises."""
         lane = self._lane(kind, None, lane_id)
         items = await self._list(service, slot_id, kind, lane, None)
-        out: list[StoredUpload] = []
-        for item in items:
-            body = unb64url(item.get("blob"), "stored blob")
-            sig_text = item.get("signature")
-            signature = None if sig_text is None else unb64url(sig_text, "stored signature")
-            epoch = item.get("epoch")
-            out.append(
-                StoredUpload(
-                    body, kind, lane or b"", signature,
-                    epoch if isinstance(epoch, int) else None,
-                )
-            )
-        return out
+        return [
+            StoredUpload(item.body, kind, lane or b"", item.signature, item.epoch)
+            for item in items
+        ]

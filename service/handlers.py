@@ -1,0 +1,285 @@
+"""Route handlers: one :class:`Handlers` per slot kind (lane and open share the code), and the
+operational routes. Handlers raise :class:`~service.problems.Problem` (or the protocol's
+:class:`~invitekit.protocol.InvalidRequest`) for every refusal; the edge middleware answers.
+
+A 2xx upload answer is sent only after the store's transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from invitekit.blob import parse_blob
+from invitekit.errors import InvalidDigestLength, InviteKitError
+from invitekit.lane import verify_upload_digest
+from invitekit.protocol import (
+    BLOB_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    SIGNATURE_CHALLENGE,
+    SIGNATURE_HEADER,
+    CandidateListing,
+    InvalidRequest,
+    Presence,
+    PresenceItem,
+    ProblemCode,
+    SlotKind,
+    UploadReceipt,
+    blob_location,
+    etag_matches,
+    etag_of,
+    parse_signature_header,
+)
+
+from . import logs
+from .admission import Outcome, SlotAddress, Upload
+from .headcache import cached_head
+from .problems import Problem
+from .requests import content_address, listing_limit, match_filter, slot_address
+from .state import STATE_KEY, ServiceState
+from .storage import StorageUnavailable
+from .wire import blob_headers, blob_record, head_ref, json_response
+
+IMMUTABLE_MAX_AGE = 31_536_000
+_REFUSED = {
+    Outcome.STALE: ProblemCode.STALE,
+    Outcome.FORK: ProblemCode.FORK,
+    Outcome.EPOCH_JUMP: ProblemCode.EPOCH_JUMP,
+    Outcome.EXPIRED: ProblemCode.EXPIRED,
+}
+
+
+class Handlers:
+    """Route handlers for one slot kind."""
+
+    def __init__(self, kind: SlotKind) -> None:
+        self.kind = kind
+
+    @staticmethod
+    def _state(request: web.Request) -> ServiceState:
+        return request.app[STATE_KEY]
+
+    def _read_gate(self, request: web.Request, state: ServiceState) -> SlotAddress:
+        address = slot_address(request, self.kind, state)
+        if state.limits is not None:
+            state.limits.client_read(state.client_of(request))
+        return address
+
+    async def upload_post(self, request: web.Request) -> web.StreamResponse:
+        """POST …/blobs: admit the body."""
+        return await self._upload(request, None)
+
+    async def upload_put(self, request: web.Request) -> web.StreamResponse:
+        """PUT …/blobs/{sha256}: admit the body if it hashes to the URL."""
+        return await self._upload(request, content_address(request))
+
+    def _signature(self, request: web.Request, address: SlotAddress, sha256: bytes) -> bytes:
+        try:
+            signature = parse_signature_header(request.headers.get(SIGNATURE_HEADER))
+        except InvalidRequest as exc:
+            if exc.problem is ProblemCode.MISSING_SIGNATURE:
+                raise Problem(
+                    exc.problem, headers={"WWW-Authenticate": SIGNATURE_CHALLENGE}
+                ) from None
+            raise
+        if not verify_upload_digest(address.lane_id, address.slot_id, sha256, signature):
+            raise Problem(ProblemCode.BAD_SIGNATURE)
+        return signature
+
+    async def _upload(self, request: web.Request, expected: bytes | None) -> web.StreamResponse:
+        state = self._state(request)
+        address = slot_address(request, self.kind, state)
+        if state.limits is not None:
+            state.limits.client_write(state.client_of(request))
+            state.limits.slot_write(address.tag)
+        length = request.content_length
+        if length is not None and length > state.settings.max_body_bytes:
+            raise Problem(ProblemCode.PAYLOAD_TOO_LARGE)
+        body = await request.read()
+        if len(body) > state.settings.max_body_bytes:
+            raise Problem(ProblemCode.PAYLOAD_TOO_LARGE)
+        state.metrics.bytes_in.inc(len(body))
+        sha256 = hashlib.sha256(body).digest()
+        if expected is not None and sha256 != expected:
+            raise Problem(ProblemCode.CONTENT_ADDRESS_MISMATCH)
+        signature: bytes | None = None
+        if self.kind is SlotKind.LANE:
+            signature = self._signature(request, address, sha256)
+        try:
+            parsed = parse_blob(body, max_bytes=state.settings.max_body_bytes)
+            if len(parsed.blob.group_state_hash) not in state.settings.digest_lengths:
+                raise InvalidDigestLength("digest length not accepted by this service")
+        except InviteKitError as exc:
+            raise Problem(
+                ProblemCode.INVALID_BLOB,
+                "body is not an acceptable blob",
+                extra={"code": exc.code},
+            ) from None
+        now = logs.now_ns()
+        upload = Upload.from_blob(
+            body, parsed.blob, sha256=sha256, signature=signature, received_ns=now
+        )
+        result = await state.store.admit(address, upload, state.policy(self.kind), now)
+        state.metrics.uploads.labels(self.kind.value, result.outcome.value).inc()
+        head = head_ref(result.head)
+        head_json = None if head is None else head.to_json()
+        refused = _REFUSED.get(result.outcome)
+        if refused is ProblemCode.EPOCH_JUMP:
+            jump = state.policy(self.kind).max_epoch_jump
+            raise Problem(refused, f"epoch jump above {jump} refused", extra={"head": head_json})
+        if refused is ProblemCode.EXPIRED:
+            raise Problem(refused)
+        if refused is not None:
+            raise Problem(refused, extra={"head": head_json})
+        entry = result.entry
+        assert entry is not None
+        location = blob_location(request.path, entry.sha256)
+        receipt = UploadReceipt(
+            outcome=result.outcome.value,
+            kind=self.kind,
+            sha256=entry.sha256,
+            epoch=entry.epoch,
+            group_state_hash=entry.group_state_hash,
+            expires_at_ns=entry.expires_at_ns,
+            location=location,
+            head=head,
+        )
+        status = 201 if result.outcome is Outcome.CREATED else 200
+        headers = {"ETag": etag_of(entry.sha256), "Cache-Control": "no-store"}
+        if status == 201:
+            headers["Location"] = location
+        return json_response(status, receipt.to_json(), headers)
+
+    async def head(self, request: web.Request) -> web.StreamResponse:
+        """GET …/head: the first candidate as raw bytes, cacheable, with ETag."""
+        state = self._state(request)
+        address = self._read_gate(request, state)
+        entry = await cached_head(state, address)
+        if entry.blob is None:
+            state.count_fetch(self.kind, "head", "404")
+            raise Problem(ProblemCode.NOT_FOUND, "slot holds no live blob")
+        etag = entry.headers["ETag"]
+        if etag_matches(request.headers.get("If-None-Match"), etag):
+            state.count_fetch(self.kind, "head", "304")
+            return web.Response(
+                status=304,
+                headers={"ETag": etag, "Cache-Control": state.head_cache_control},
+            )
+        state.count_fetch(self.kind, "head", "200")
+        body = entry.blob.body or b""
+        state.metrics.bytes_out.inc(len(body))
+        return web.Response(body=body, headers=entry.headers)
+
+    async def list_blobs(self, request: web.Request) -> web.StreamResponse:
+        """GET …/blobs: the candidate set (optionally only one (epoch, hash) pair)."""
+        state = self._state(request)
+        address = self._read_gate(request, state)
+        match = match_filter(request, required=False)
+        limit = listing_limit(request, state, self.kind)
+        now = logs.now_ns()
+        items = await state.store.list_entries(address, now_ns=now, limit=limit, match=match)
+        digest = hashlib.sha256()
+        for item in items:
+            digest.update(item.meta.sha256)
+        etag = f'"{digest.hexdigest()}"'
+        cache = {"ETag": etag, "Cache-Control": state.head_cache_control}
+        route = "lookup" if match is not None else "candidates"
+        if etag_matches(request.headers.get("If-None-Match"), etag):
+            state.count_fetch(self.kind, route, "304")
+            return web.Response(status=304, headers=cache)
+        listing = CandidateListing(
+            kind=self.kind,
+            slot_id=address.slot_id,
+            lane_id=address.lane_id or None,
+            items=tuple(blob_record(item) for item in items),
+        )
+        state.count_fetch(self.kind, route, "200")
+        state.metrics.bytes_out.inc(sum(item.meta.size for item in items))
+        return json_response(200, listing.to_json(), cache)
+
+    async def get_blob(self, request: web.Request) -> web.StreamResponse:
+        """GET/HEAD …/blobs/{sha256}: one retained blob by content address (immutable)."""
+        state = self._state(request)
+        address = self._read_gate(request, state)
+        sha256 = content_address(request)
+        now = logs.now_ns()
+        with_body = request.method != "HEAD"
+        blob = await state.store.get_by_sha256(address, sha256, now_ns=now, with_body=with_body)
+        if blob is None:
+            state.count_fetch(self.kind, "blob", "404")
+            raise Problem(ProblemCode.NOT_FOUND, "no live blob with that content address")
+        headers = blob_headers(blob)
+        remaining = IMMUTABLE_MAX_AGE
+        if blob.meta.expires_at_ns:
+            remaining = min(remaining, max(0, (blob.meta.expires_at_ns - now) // 1_000_000_000))
+        headers["Cache-Control"] = f"public, max-age={remaining}, immutable"
+        if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+            state.count_fetch(self.kind, "blob", "304")
+            return web.Response(
+                status=304,
+                headers={"ETag": headers["ETag"], "Cache-Control": headers["Cache-Control"]},
+            )
+        state.count_fetch(self.kind, "blob", "200")
+        if not with_body:
+            headers["Content-Length"] = str(blob.meta.size)
+            return web.Response(headers=headers, content_type=BLOB_MEDIA_TYPE)
+        body = blob.body or b""
+        state.metrics.bytes_out.inc(len(body))
+        return web.Response(body=body, headers=headers, content_type=BLOB_MEDIA_TYPE)
+
+    async def presence(self, request: web.Request) -> web.StreamResponse:
+        """GET …/presence: does the slot hold a live blob advertising (epoch, hash)?"""
+        state = self._state(request)
+        address = self._read_gate(request, state)
+        match = match_filter(request, required=True)
+        now = logs.now_ns()
+        found = await state.store.list_entries(
+            address,
+            now_ns=now,
+            limit=state.settings.max_candidates,
+            match=match,
+            with_body=False,
+        )
+        state.count_fetch(self.kind, "presence", "200")
+        presence = Presence(
+            tuple(PresenceItem(item.meta.sha256, item.meta.nonce) for item in found)
+        )
+        return json_response(200, presence.to_json(), {"Cache-Control": "no-cache"})
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    """Liveness: the process answers."""
+    return json_response(200, {"status": "ok"}, {"Cache-Control": "no-store"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    """Readiness: the store answers within 5 s."""
+    state = request.app[STATE_KEY]
+    try:
+        await asyncio.wait_for(state.store.check_ready(), timeout=5)
+    except (StorageUnavailable, TimeoutError) as exc:
+        raise Problem(ProblemCode.UNAVAILABLE, headers={"Retry-After": "1"}) from exc
+    return json_response(200, {"status": "ready"}, {"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The Prometheus exposition."""
+    state = request.app[STATE_KEY]
+    body = generate_latest(state.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI document as JSON."""
+    state = request.app[STATE_KEY]
+    return web.Response(
+        body=state.openapi_json,
+        content_type=JSON_MEDIA_TYPE,
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+__all__ = ["Handlers", "healthz", "metrics", "openapi", "readyz"]

@@ -1,0 +1,109 @@
+"""Per-process runtime state the handlers share, and the application keys that hold it.
+
+The state owns the store, the metrics registry, the logger, the rate limits, the head cache
+and the GC wake-up event; nothing here performs request IO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from aiohttp import web
+
+from invitekit.protocol import SlotKind
+
+from . import logs
+from .admission import AdmissionPolicy, SlotAddress
+from .config import Settings
+from .metrics import Metrics
+from .ratelimit import RateLimits
+from .storage import BlobStore
+
+if TYPE_CHECKING:
+    from .headcache import HeadEntry
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+STATE_KEY: web.AppKey[ServiceState] = web.AppKey("state")
+ADDRESS_KEY: web.RequestKey[SlotAddress] = web.RequestKey("address", SlotAddress)
+
+
+class ServiceState:
+    """Per-process runtime state shared by the handlers."""
+
+    def __init__(self, settings: Settings, store: BlobStore, *, run_gc: bool) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = Metrics()
+        self.logger = logs.configure(settings.log_level)
+        self.limits = (
+            RateLimits(
+                settings.client_read_limit, settings.client_write_limit, settings.slot_write_limit
+            )
+            if settings.rate_limits_enabled
+            else None
+        )
+        self.run_gc = run_gc
+        self.head_cache: dict[tuple[bytes, bytes], HeadEntry] = {}
+        self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
+        self._fetch_children: dict[tuple[str, str, str], Any] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
+        self.gc_wake = asyncio.Event()
+        self.gc_task: asyncio.Task[None] | None = None
+        self.openapi_json: bytes = _load_openapi(settings.openapi_path)
+        self.head_cache_control = (
+            f"public, max-age={settings.head_max_age_s}, "
+            f"stale-while-revalidate={settings.head_stale_while_revalidate_s}"
+        )
+
+    def policy(self, kind: SlotKind) -> AdmissionPolicy:
+        """The admission policy of a slot kind."""
+        return self.settings.lane_policy if kind is SlotKind.LANE else self.settings.open_policy
+
+    def client_of(self, request: web.Request) -> str:
+        """The rate-limit identity of a request: its peer address (or X-Forwarded-For)."""
+        if self.settings.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            first = forwarded.split(",", 1)[0].strip()
+            if first:
+                return first
+        return request.remote or "unknown"
+
+    def count_fetch(self, kind: SlotKind, route: str, status: str) -> None:
+        """Increment the fetch counter (label children are cached: this is the hot path)."""
+        key = (kind.value, route, status)
+        child = self._fetch_children.get(key)
+        if child is None:
+            child = self._fetch_children[key] = self.metrics.fetches.labels(*key)
+        child.inc()
+
+    def observe_latency(self, route: str, method: str, seconds: float) -> None:
+        """Record one request's latency."""
+        key = (route, method)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self._latency_children[key] = self.metrics.latency.labels(*key)
+        child.observe(seconds)
+
+    def wake_gc(self) -> None:
+        """Ask the GC loop to run soon (a read saw an expired blob)."""
+        self.gc_wake.set()
+
+
+def _default_openapi_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
+
+
+def _load_openapi(path: Path | None) -> bytes:
+    source = path or _default_openapi_path()
+    try:
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        document = {"openapi": "3.1.0", "info": {"title": "invitekit blob service", "version": "?"}}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+__all__ = ["ADDRESS_KEY", "SETTINGS_KEY", "STATE_KEY", "ServiceState"]

@@ -1,0 +1,54 @@
+"""Service records to protocol bodies: the only place stored blobs meet
+:mod:`invitekit.protocol`'s (de)serialisers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from invitekit import protocol
+from invitekit.protocol import JSON_MEDIA_TYPE, BlobRecord, HeadRef, encode_json
+
+from .admission import Head
+from .storage import StoredBlob
+
+
+def blob_headers(blob: StoredBlob) -> dict[str, str]:
+    """The metadata headers of a blob response."""
+    meta = blob.meta
+    return protocol.blob_headers(
+        sha256=meta.sha256,
+        epoch=meta.epoch,
+        group_state_hash=meta.group_state_hash,
+        expires_at_ns=meta.expires_at_ns,
+        signature=meta.signature,
+    )
+
+
+def blob_record(blob: StoredBlob) -> BlobRecord:
+    """A stored blob as a listing item."""
+    meta = blob.meta
+    return BlobRecord(
+        body=blob.body or b"",
+        signature=meta.signature,
+        epoch=meta.epoch,
+        group_state_hash=meta.group_state_hash,
+        expires_at_ns=meta.expires_at_ns,
+        sha256=meta.sha256,
+    )
+
+
+def head_ref(head: Head | None) -> HeadRef | None:
+    """A lane head as the protocol carries it."""
+    return None if head is None else HeadRef(head.epoch, head.group_state_hash)
+
+
+def json_response(
+    status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> web.Response:
+    """A compact JSON response."""
+    return web.Response(
+        status=status, body=encode_json(body), content_type=JSON_MEDIA_TYPE, headers=headers
+    )
+
+
+__all__ = ["blob_headers", "blob_record", "head_ref", "json_response"]
