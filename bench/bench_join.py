@@ -4,7 +4,7 @@ What one "scan" measures (the XIP join flow up to, not including, the commit):
 parse the invite link -> resolve the service -> fetch the candidate set (keyed lane and
 open slot, concurrently) -> cheap checks and AEAD on every candidate -> order -> verify
 the top candidate's GroupInfo (decode, signature, tree hash) and check its consistency
--> pre-commit policy check. Exactly ``invitekit.flows.check_invite``.
+-> pre-commit policy check. Exactly ``invitekit.drivers.check_invite``.
 
 Setup: a real rine-mls group grown to 1,000 members (992 in batched adds, then 8 single
 adds), the GroupInfos of its last 8 epochs sealed and uploaded to the invite's keyed lane
@@ -40,12 +40,13 @@ import rine_mls
 from machine import cpu_model
 
 from invitekit.client import FetchPolicy, InviteClient, SlotKind
-from invitekit.flows import JoinOptions, check_invite
-from invitekit.join import ReadyToCommit, Selection, triage
+from invitekit.drivers import check_invite
+from invitekit.join import JoinOptions, ReadyToCommit
 from invitekit.link import make_link, parse_invite_text
 from invitekit.mls import VerifyLevel
 from invitekit.policy import enable
 from invitekit.refresh import mint_blob
+from invitekit.selection import Selection, triage
 
 HOUR_NS = 3600 * 10**9
 MEMBERS = 1000

@@ -232,7 +232,7 @@ def lua_upload_script(workdir: Path) -> Path:
         key,
         epoch=7,
         group_state_hash=os.urandom(32),
-        nonce_source=lambda n: NONCE_MARK,
+        random_bytes=lambda n: NONCE_MARK,
     ).to_bytes()
     prefix, suffix = body.split(NONCE_MARK)
 

@@ -1,9 +1,150 @@
-"""invitekit: XIP-82 external commit invites.
+"""invitekit: XMTP XIP-82 external commit invites — library, client and CLI.
 
-One module per XIP concept — ``payload`` (the invite), ``policy`` (EXTERNAL_COMMIT_POLICY),
-``blob`` (sealed GroupInfo, AAD), ``expiry`` (effective expiry), ``pointer`` (ServicePointer),
-``wire`` (protobuf dialects), ``link``/``qr``/``nfc`` (transport), ``mls`` (GroupInfo decoding
-and verification), ``lane`` (keyed-lane write proofs). Everything above is pure: no I/O.
+The names below are the public API; everything else is reachable through its module
+(``invitekit.<module>``, each with its own ``__all__``). Layers, bottom up (see
+ARCHITECTURE.md):
+
+* **core, sans-IO** — the invite (``payload``, ``link``, ``qr``, ``nfc``), the policy
+  (``policy``, ``precommit``, ``groupinfo_policy``), blobs (``blob``, ``sealing``), RFC 9420
+  primitives (``mls``), candidate selection (``selection``), the join machine (``join``)
+  and the refresh roles (``refresh``). Pure functions of bytes and an explicit ``now_ns``;
+  randomness is injected (``sources``);
+* **drivers** — ``drivers``: run the machines' I/O over an :class:`InviteClient`;
+* **shells** — the client (``client``), the CLI (``cli``) and the blob service
+  (the separate ``service`` package).
+
+Every error is an :class:`InviteKitError` with a stable ``code``; the tree is drawn in
+:mod:`invitekit.errors`.
 """
 
+from __future__ import annotations
+
+from .blob import BlobKey, EncryptedBlob, open_blob, parse_blob, seal
+from .client import InviteClient
+from .drivers import (
+    backstop_refresh,
+    check_invite,
+    committer_refresh,
+    deep_check,
+    join_invite,
+)
+from .errors import (
+    BlobError,
+    FlowStateError,
+    InviteKitError,
+    PolicyError,
+    PolicyNotEnabled,
+    TransportError,
+    WireFormatError,
+)
+from .groupinfo_policy import PolicySource, read_policy
+from .join import (
+    AllExpired,
+    AllUndecryptable,
+    Joined,
+    JoinMachine,
+    JoinMode,
+    JoinOptions,
+    JoinOutcome,
+    NoCandidates,
+    NoValidCandidate,
+    PrecommitAborted,
+    ReadyToCommit,
+    RejectedAfterForks,
+)
+from .link import as_payload, make_link, parse_invite_text
+from .mls import GroupInfoView, VerifyLevel, parse_group_info
+from .mls.errors import MlsError
+from .needs import CommitAccepted, CommitRejected
+from .payload import InvitePayload, decode_payload, parse_payload
+from .pointer import HttpsPointer, OpaquePointer
+from .policy import (
+    ExternalCommitPolicy,
+    active_invite,
+    enable,
+    parse_policy_entry,
+    revoke,
+    rotate,
+)
+from .precommit import PrecommitCode, precommit_check
+from .qr import qr_for_link, render_png, render_svg
+from .refresh import (
+    Backoff,
+    RefreshMachine,
+    RefreshReport,
+    RefreshRole,
+    SkipReason,
+    TargetAction,
+)
+from .sealing import open_and_verify, seal_group_info
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AllExpired",
+    "AllUndecryptable",
+    "Backoff",
+    "BlobError",
+    "BlobKey",
+    "CommitAccepted",
+    "CommitRejected",
+    "EncryptedBlob",
+    "ExternalCommitPolicy",
+    "FlowStateError",
+    "GroupInfoView",
+    "HttpsPointer",
+    "InviteClient",
+    "InviteKitError",
+    "InvitePayload",
+    "JoinMachine",
+    "JoinMode",
+    "JoinOptions",
+    "JoinOutcome",
+    "Joined",
+    "MlsError",
+    "NoCandidates",
+    "NoValidCandidate",
+    "OpaquePointer",
+    "PolicyError",
+    "PolicyNotEnabled",
+    "PolicySource",
+    "PrecommitAborted",
+    "PrecommitCode",
+    "ReadyToCommit",
+    "RefreshMachine",
+    "RefreshReport",
+    "RefreshRole",
+    "RejectedAfterForks",
+    "SkipReason",
+    "TargetAction",
+    "TransportError",
+    "VerifyLevel",
+    "WireFormatError",
+    "__version__",
+    "active_invite",
+    "as_payload",
+    "backstop_refresh",
+    "check_invite",
+    "committer_refresh",
+    "decode_payload",
+    "deep_check",
+    "enable",
+    "join_invite",
+    "make_link",
+    "open_and_verify",
+    "open_blob",
+    "parse_blob",
+    "parse_group_info",
+    "parse_invite_text",
+    "parse_payload",
+    "parse_policy_entry",
+    "precommit_check",
+    "qr_for_link",
+    "read_policy",
+    "render_png",
+    "render_svg",
+    "revoke",
+    "rotate",
+    "seal",
+    "seal_group_info",
+]

@@ -12,9 +12,7 @@ ciphertext length, expiry, AEAD. It is pure: the caller passes ``now_ns``.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -37,13 +35,12 @@ from .expiry import U64_MAX
 from .payload import validate_symmetric_key
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as pb
+from .sources import RandomBytes, os_random_bytes
 from .wire import Dialect
 
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
 _AAD_PREFIX = struct.Struct(">QQ")
-
-NonceSource = Callable[[int], bytes]
 
 
 class BlobKey:
@@ -77,7 +74,7 @@ class BlobKey:
             ) from None
 
 
-def as_blob_key(key: bytes | BlobKey) -> BlobKey:
+def _as_blob_key(key: bytes | BlobKey) -> BlobKey:
     """``key`` as a :class:`BlobKey` (validated)."""
     return key if isinstance(key, BlobKey) else BlobKey(key)
 
@@ -200,17 +197,17 @@ def seal(
     epoch: int,
     group_state_hash: bytes,
     expires_at_ns: int = 0,
-    nonce_source: NonceSource = os.urandom,
+    random_bytes: RandomBytes = os_random_bytes,
 ) -> EncryptedBlob:
     """Encrypt ``plaintext`` under ``key`` with a fresh nonce and the v1 AAD.
 
-    ``nonce_source`` exists for known-answer tests; production code keeps the CSPRNG.
+    ``random_bytes`` draws the nonce: the OS CSPRNG, or a known-answer test's source.
     """
-    blob_key = as_blob_key(key)
+    blob_key = _as_blob_key(key)
     if not (0 <= epoch <= U64_MAX and 0 <= expires_at_ns <= U64_MAX):
         raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
     check_digest(group_state_hash, None)
-    nonce = nonce_source(NONCE_LENGTH)
+    nonce = random_bytes(NONCE_LENGTH)
     if len(nonce) != NONCE_LENGTH:
         raise InvalidNonceLength("nonce source returned the wrong number of bytes")
     aad = build_aad(epoch, expires_at_ns, group_state_hash)
@@ -235,7 +232,21 @@ def open_blob(
         blob = parse_blob(blob, digest_length=digest_length).blob
     elif digest_length is not None:
         check_digest(blob.group_state_hash, digest_length)
-    blob_key = as_blob_key(key)
+    blob_key = _as_blob_key(key)
     if blob.is_expired(now_ns):
         raise BlobExpired("blob expired before now_ns")
     return blob_key.decrypt(blob.nonce, blob.ciphertext, blob.aad)
+
+
+__all__ = [
+    "NONCE_LENGTH",
+    "TAG_LENGTH",
+    "BlobKey",
+    "EncryptedBlob",
+    "ParsedBlob",
+    "build_aad",
+    "check_digest",
+    "open_blob",
+    "parse_blob",
+    "seal",
+]

@@ -91,3 +91,16 @@ def decode(text: str, encoding: TextEncoding) -> bytes:
     if encoding is TextEncoding.BASE32:
         return b32_decode(text)
     return b64url_decode(text)
+
+
+__all__ = [
+    "TextEncoding",
+    "b32_decode",
+    "b32_encode",
+    "b64url_decode",
+    "b64url_encode",
+    "decode",
+    "encode",
+    "hex_decode",
+    "strip_whitespace",
+]

@@ -1,8 +1,57 @@
-"""Typed errors for every way invitekit refuses input.
+"""Typed errors for every way invitekit refuses input: the library's one error contract.
 
-Each class carries a stable ``code`` (used by the CLI's JSON output and the service's
-problem types). Messages describe *what* was wrong, never the secret bytes involved: no
-key, payload, ciphertext or full slot id ever appears in an error string.
+Every class carries a stable ``code`` (the CLI's JSON output and the service's problem
+types use it). Messages describe *what* was wrong, never the secret bytes involved: no key,
+payload, ciphertext or full slot id ever appears in an error string. No bare ``ValueError``
+leaves the public API: the few errors that are also ``ValueError`` (a value out of its
+range, an invalid setting) subclass both, so ``except ValueError`` keeps working.
+
+The whole tree (``code`` in brackets)::
+
+    InviteKitError [invitekit-error]
+    ├── WireFormatError [wire-format]                 bytes that are not a valid XIP-82 message
+    │   ├── MalformedMessage [malformed-message]
+    │   ├── UnsupportedVersion [unsupported-version]
+    │   ├── EmptyServicePointer [empty-service-pointer]
+    │   ├── InvalidServiceUrl [invalid-service-url]
+    │   ├── InvalidExternalGroupId [invalid-external-group-id]
+    │   ├── MissingSymmetricKey [missing-symmetric-key]
+    │   ├── InvalidSymmetricKeyLength [invalid-symmetric-key-length]
+    │   ├── InvalidNonceLength [invalid-nonce-length]
+    │   ├── MissingGroupStateHash [missing-group-state-hash]
+    │   ├── InvalidDigestLength [invalid-digest-length]
+    │   ├── CiphertextTooShort [ciphertext-too-short]
+    │   └── InvalidLaneField [invalid-lane-field]        (also ValueError)
+    ├── ValueOutOfRange [value-out-of-range]          a number outside its field (also ValueError)
+    ├── InvalidSetting [invalid-setting]              a knob out of range (also ValueError)
+    ├── PolicyError [policy]                          EXTERNAL_COMMIT_POLICY lifecycle
+    │   ├── EnabledWithoutInvite [enabled-without-invite]
+    │   ├── DisabledWithInviteFields [disabled-with-invite-fields]
+    │   └── PolicyNotEnabled [policy-not-enabled]     the one "no active invite" refusal
+    ├── BlobError [blob]                              a well-formed blob that cannot be opened
+    │   ├── BlobExpired [blob-expired]
+    │   ├── DecryptionFailed [decryption-failed]
+    │   ├── InvalidEnvelopeRequest [invalid-seal-request]
+    │   └── BlobGroupInfoMismatch [blob-group-info-mismatch]
+    ├── TransportError [transport]                    link, QR, NFC
+    │   ├── InvalidInviteEncoding [invalid-invite-encoding]
+    │   ├── InvalidLinkBase [invalid-link-base]
+    │   └── UnsupportedQrFormat [unsupported-qr-format]  (also ValueError)
+    ├── FlowStateError [flow-state]                   a sans-IO machine fed out of turn
+    ├── MlsError [mls]                                RFC 9420 layer: see invitekit.mls.errors
+    │   ├── MlsDecodeError [mls-decode] (+ Truncated, TrailingBytes, InvalidVarint,
+    │   │     UnknownEnumValue, UnsupportedMessage, LimitExceeded, InvalidStructure,
+    │   │     MissingExtension, InvalidAppData)
+    │   ├── MlsEncodeError [mls-encode]               (also ValueError)
+    │   ├── UnsupportedCipherSuite, SignatureInvalid, InvalidSigner
+    │   └── TreeHashMismatch, ParentHashInvalid
+    └── ClientError [client]                          the blob-service client
+        ├── InsecureUrl, RedirectRefused, TooManyRedirects, BodyTooLarge, FetchTimeout
+        ├── ServiceUnreachable, ServiceError (+ UploadRejected), MalformedResponse
+        └── UnresolvablePointer
+
+Join and refresh *outcomes* (an expired invite, a full invite, a rotated QR) are not errors:
+they are typed values returned by :mod:`invitekit.join` and :mod:`invitekit.refresh`.
 """
 
 from __future__ import annotations
@@ -89,6 +138,27 @@ class CiphertextTooShort(WireFormatError):
     code = "ciphertext-too-short"
 
 
+class InvalidLaneField(WireFormatError, ValueError):
+    """A keyed-lane write-proof field (slot id, lane id, body digest) of the wrong length."""
+
+    code = "invalid-lane-field"
+
+
+# --- values and settings ---------------------------------------------------------------
+
+
+class ValueOutOfRange(InviteKitError, ValueError):
+    """A number outside the range of the field that carries it (uint64, uint32)."""
+
+    code = "value-out-of-range"
+
+
+class InvalidSetting(InviteKitError, ValueError):
+    """A caller-supplied knob (backoff, caps, margins) outside its allowed range."""
+
+    code = "invalid-setting"
+
+
 # --- policy --------------------------------------------------------------------------
 
 
@@ -143,6 +213,12 @@ class InvalidEnvelopeRequest(BlobError):
     code = "invalid-seal-request"
 
 
+class BlobGroupInfoMismatch(BlobError):
+    """A decrypted GroupInfo's epoch or GroupContext digest differs from the blob metadata."""
+
+    code = "blob-group-info-mismatch"
+
+
 # --- transport -----------------------------------------------------------------------
 
 
@@ -162,3 +238,52 @@ class InvalidLinkBase(TransportError):
     """A link base that is not an absolute https URL without query or fragment."""
 
     code = "invalid-link-base"
+
+
+class UnsupportedQrFormat(TransportError, ValueError):
+    """A QR output file name whose extension is neither ``.png`` nor ``.svg``."""
+
+    code = "unsupported-qr-format"
+
+
+# --- sans-IO machines ------------------------------------------------------------------
+
+
+class FlowStateError(InviteKitError):
+    """A join or refresh machine was given an event it is not waiting for (a driver bug)."""
+
+    code = "flow-state"
+
+
+__all__ = [
+    "BlobError",
+    "BlobExpired",
+    "BlobGroupInfoMismatch",
+    "CiphertextTooShort",
+    "DecryptionFailed",
+    "DisabledWithInviteFields",
+    "EmptyServicePointer",
+    "EnabledWithoutInvite",
+    "FlowStateError",
+    "InvalidDigestLength",
+    "InvalidEnvelopeRequest",
+    "InvalidExternalGroupId",
+    "InvalidInviteEncoding",
+    "InvalidLaneField",
+    "InvalidLinkBase",
+    "InvalidNonceLength",
+    "InvalidServiceUrl",
+    "InvalidSetting",
+    "InvalidSymmetricKeyLength",
+    "InviteKitError",
+    "MalformedMessage",
+    "MissingGroupStateHash",
+    "MissingSymmetricKey",
+    "PolicyError",
+    "PolicyNotEnabled",
+    "TransportError",
+    "UnsupportedQrFormat",
+    "UnsupportedVersion",
+    "ValueOutOfRange",
+    "WireFormatError",
+]

@@ -7,16 +7,18 @@ only when neither bound is set.
 
 from __future__ import annotations
 
+from .errors import ValueOutOfRange
+
 U64_MAX = 2**64 - 1
 
 
 def check_u64(value: int, name: str) -> None:
-    """Raise ValueError unless ``value`` fits an unsigned 64-bit field."""
+    """Raise :class:`~invitekit.errors.ValueOutOfRange` unless ``value`` fits a uint64."""
     if not 0 <= value <= U64_MAX:
-        raise ValueError(f"{name} must be within 0..2**64-1")
+        raise ValueOutOfRange(f"{name} must be within 0..2**64-1")
 
 
-def saturating_add_u64(a: int, b: int) -> int:
+def _saturating_add_u64(a: int, b: int) -> int:
     """``a + b`` clamped to ``2**64 - 1``."""
     return min(a + b, U64_MAX)
 
@@ -30,5 +32,8 @@ def effective_expiry(policy_expires_at_ns: int, epoch_start_ns: int, expire_in_n
     if policy_expires_at_ns:
         bounds.append(policy_expires_at_ns)
     if expire_in_ns:
-        bounds.append(saturating_add_u64(epoch_start_ns, expire_in_ns))
+        bounds.append(_saturating_add_u64(epoch_start_ns, expire_in_ns))
     return min(bounds, default=0)
+
+
+__all__ = ["U64_MAX", "check_u64", "effective_expiry"]

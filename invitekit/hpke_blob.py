@@ -164,3 +164,15 @@ def open_hpke(blob: HpkeBlob | bytes, invite_key: bytes, now_ns: int) -> bytes:
         raise DecryptionFailed(
             "HPKE open failed (wrong key, or tampered data or metadata)"
         ) from None
+
+
+__all__ = [
+    "HPKE_LABEL",
+    "HpkeBlob",
+    "HpkeVariant",
+    "derive_private_key",
+    "hpke_info",
+    "open_hpke",
+    "parse_hpke_blob",
+    "seal_hpke",
+]

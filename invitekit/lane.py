@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from .errors import InvalidLaneField
 from .payload import validate_symmetric_key
 
 #: HKDF ``info`` that turns an invite key into a lane signing seed. Never reused elsewhere.
@@ -54,15 +55,16 @@ def _field(value: bytes) -> bytes:
 def upload_message(slot_id: bytes, lane_id: bytes, body_sha256: bytes) -> bytes:
     """The exact bytes signed for an upload: label ‖ lp(slot) ‖ lp(lane) ‖ lp(sha256(body)).
 
-    ``lp(x)`` is ``len(x)`` as u16 big-endian followed by ``x``. Raises ``ValueError`` for
-    field lengths outside the contract (slot 4..255, lane 32, digest 32 bytes).
+    ``lp(x)`` is ``len(x)`` as u16 big-endian followed by ``x``. Raises
+    :class:`~invitekit.errors.InvalidLaneField` (a ``ValueError``) for field lengths outside
+    the contract (slot 4..255, lane 32, digest 32 bytes).
     """
     if not MIN_SLOT_ID_LENGTH <= len(slot_id) <= MAX_SLOT_ID_LENGTH:
-        raise ValueError("slot id must be 4..255 bytes")
+        raise InvalidLaneField("slot id must be 4..255 bytes")
     if len(lane_id) != LANE_ID_LENGTH:
-        raise ValueError("lane id must be 32 bytes")
+        raise InvalidLaneField("lane id must be 32 bytes")
     if len(body_sha256) != DIGEST_LENGTH:
-        raise ValueError("body digest must be 32 bytes")
+        raise InvalidLaneField("body digest must be 32 bytes")
     return (
         _field(UPLOAD_SIGNATURE_LABEL)
         + _field(bytes(slot_id))
@@ -132,3 +134,21 @@ def verify_upload_digest(
 def verify_upload(lane_id: bytes, slot_id: bytes, body: bytes, signature: bytes) -> bool:
     """True iff ``signature`` authorises writing exactly ``body`` to ``(slot_id, lane_id)``."""
     return verify_upload_digest(lane_id, slot_id, hashlib.sha256(body).digest(), signature)
+
+
+__all__ = [
+    "DIGEST_LENGTH",
+    "LANE_ID_LENGTH",
+    "LANE_KDF_INFO",
+    "MAX_SLOT_ID_LENGTH",
+    "MIN_SLOT_ID_LENGTH",
+    "SIGNATURE_LENGTH",
+    "UPLOAD_SIGNATURE_LABEL",
+    "LaneSigner",
+    "derive_lane_seed",
+    "lane_id_for",
+    "sign_upload",
+    "upload_message",
+    "verify_upload",
+    "verify_upload_digest",
+]

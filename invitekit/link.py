@@ -123,3 +123,24 @@ def parse_invite_text(text: str) -> InvitePayload:
             last = exc
     assert last is not None
     raise last
+
+
+def as_payload(invite: str | bytes | InvitePayload) -> InvitePayload:
+    """A payload from link or encoded text, raw payload bytes, or a payload object."""
+    if isinstance(invite, InvitePayload):
+        return invite
+    if isinstance(invite, bytes):
+        return decode_payload(invite)
+    return parse_invite_text(invite)
+
+
+__all__ = [
+    "COMPACT_SCHEME",
+    "MAX_INVITE_TEXT",
+    "QR_ALPHANUMERIC",
+    "as_payload",
+    "make_link",
+    "parse_invite_text",
+    "payload_bytes_from_link",
+    "split_compact_link",
+]

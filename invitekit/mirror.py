@@ -78,7 +78,7 @@ async def _present(
     return found
 
 
-def replay_order(uploads: Sequence[StoredUpload]) -> list[StoredUpload]:
+def _replay_order(uploads: Sequence[StoredUpload]) -> list[StoredUpload]:
     """Oldest epoch first (lanes accept only increasing epochs); stable otherwise."""
     return sorted(uploads, key=lambda u: -1 if u.epoch is None else u.epoch)
 
@@ -106,7 +106,7 @@ async def mirror_slot(
             stored.extend(await client.stored_uploads(source, slot_id, SlotKind.OPEN))
     except ClientError as exc:
         return SlotMirrorReport(slot_id, source, 0, error=exc.code, lanes=lanes)
-    ordered = replay_order(stored)
+    ordered = _replay_order(stored)
 
     async def to_one(dest: str) -> list[UploadResult]:
         present = await _present(client, dest, slot_id, lanes, kinds)
@@ -152,3 +152,10 @@ async def mirror_slots(
         return report
 
     return list(await asyncio.gather(*(one(s) for s in slot_ids)))
+
+
+__all__ = [
+    "SlotMirrorReport",
+    "mirror_slot",
+    "mirror_slots",
+]

@@ -55,3 +55,9 @@ def parse_ndef_uri_record(data: bytes) -> str:
         return prefix + body[1:].decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInviteEncoding("NDEF URI is not valid UTF-8") from None
+
+
+__all__ = [
+    "ndef_uri_record",
+    "parse_ndef_uri_record",
+]

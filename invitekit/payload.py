@@ -7,7 +7,6 @@ service pointer is either absent (application-resolved) or a valid pointer.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 from . import wire
@@ -27,6 +26,7 @@ from .pointer import (
 )
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as pb
+from .sources import RandomBytes, os_random_bytes
 from .wire import Dialect
 
 MIN_EXTERNAL_GROUP_ID = 4
@@ -54,15 +54,17 @@ def validate_symmetric_key(key: bytes) -> None:
         )
 
 
-def new_symmetric_key() -> bytes:
-    """A fresh 256-bit key from the OS CSPRNG."""
-    return secrets.token_bytes(wire.KEY_LENGTH)
+def new_symmetric_key(random_bytes: RandomBytes = os_random_bytes) -> bytes:
+    """A fresh 256-bit key (from the OS CSPRNG unless a test injects ``random_bytes``)."""
+    return random_bytes(wire.KEY_LENGTH)
 
 
-def new_external_group_id(length: int = DEFAULT_EXTERNAL_GROUP_ID) -> bytes:
+def new_external_group_id(
+    length: int = DEFAULT_EXTERNAL_GROUP_ID, random_bytes: RandomBytes = os_random_bytes
+) -> bytes:
     """A fresh random slot id (16 bytes unless asked otherwise; never under 4)."""
     validate_external_group_id(b"\0" * length)
-    return secrets.token_bytes(length)
+    return random_bytes(length)
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,18 @@ def parse_payload(data: bytes) -> ParsedPayload:
 def decode_payload(data: bytes) -> InvitePayload:
     """Parse a payload in either dialect and return just the payload."""
     return parse_payload(data).payload
+
+
+__all__ = [
+    "DEFAULT_EXTERNAL_GROUP_ID",
+    "MAX_PAYLOAD_BYTES",
+    "MIN_EXTERNAL_GROUP_ID",
+    "InvitePayload",
+    "ParsedPayload",
+    "decode_payload",
+    "new_external_group_id",
+    "new_symmetric_key",
+    "parse_payload",
+    "validate_external_group_id",
+    "validate_symmetric_key",
+]

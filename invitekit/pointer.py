@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +35,26 @@ class OpaquePointer:
 
 
 ServicePointer = HttpsPointer | OpaquePointer
+
+
+def service_identity(url: str) -> str:
+    """The one rule for "same service": base URLs compare after dropping a trailing ``/``."""
+    return url.rstrip("/")
+
+
+def dedupe_services(urls: Iterable[str]) -> tuple[str, ...]:
+    """``urls`` in first-seen order, one per :func:`service_identity`."""
+    seen: dict[str, str] = {}
+    for url in urls:
+        seen.setdefault(service_identity(url), url)
+    return tuple(seen.values())
+
+
+def pointer_label(pointer: ServicePointer) -> str:
+    """A stable label for a pointer: its URL, or ``opaque:<hex>``."""
+    if isinstance(pointer, HttpsPointer):
+        return pointer.url
+    return "opaque:" + pointer.data.hex()
 
 
 def validate_https_url(url: str) -> None:
@@ -99,3 +120,19 @@ def pointer_from_legacy(raw: bytes) -> ServicePointer:
             raise MalformedMessage("legacy service pointer is not valid UTF-8") from None
         return HttpsPointer(text)
     return OpaquePointer(raw)
+
+
+__all__ = [
+    "MAX_URL_LENGTH",
+    "HttpsPointer",
+    "OpaquePointer",
+    "ServicePointer",
+    "dedupe_services",
+    "pointer_from_legacy",
+    "pointer_from_proto",
+    "pointer_label",
+    "pointer_to_legacy",
+    "pointer_to_proto",
+    "service_identity",
+    "validate_https_url",
+]

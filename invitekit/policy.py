@@ -9,14 +9,18 @@ parse and every helper's result):
   (``expire_in_ns``, ``max_uses``) survive, so a revoked policy serializes byte-identically to
   one that never had an invite.
 
-Keys and slot ids are minted from an injectable RNG (``secrets.token_bytes`` by default) —
-every enable and every rotation takes a fresh key, never a reused one.
+Keys and slot ids are drawn from an injected ``random_bytes`` source (the OS CSPRNG by
+default, see :mod:`invitekit.sources`) — every enable and every rotation takes a fresh key,
+never a reused one.
+
+"Is this invite active?" has one answer, :func:`active_invite`: an enabled policy with its
+key. Every operation that needs a live invite (minting a payload, sealing, the refresh roles,
+the CLI) goes through it.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from . import wire
@@ -26,6 +30,7 @@ from .errors import (
     MalformedMessage,
     MissingSymmetricKey,
     PolicyNotEnabled,
+    ValueOutOfRange,
 )
 from .expiry import check_u64, effective_expiry
 from .payload import (
@@ -38,6 +43,7 @@ from .pointer import ServicePointer, pointer_from_proto, pointer_to_proto
 from .proto import external_commit_policy_pb2 as pb
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as invite_pb
+from .sources import RandomBytes, os_random_bytes
 from .wire import Dialect
 
 #: The AppData ComponentId of EXTERNAL_COMMIT_POLICY.
@@ -45,8 +51,6 @@ COMPONENT_ID = 0x800C
 U32_MAX = 2**32 - 1
 MAX_REFRESH_POINTERS = 64
 MAX_POLICY_BYTES = 64 * 1024
-
-Rng = Callable[[int], bytes]
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class ExternalCommitPolicy:
         check_u64(self.expires_at_ns, "expires_at_ns")
         check_u64(self.expire_in_ns, "expire_in_ns")
         if not 0 <= self.max_uses <= U32_MAX:
-            raise ValueError("max_uses must be within 0..2**32-1")
+            raise ValueOutOfRange("max_uses must be within 0..2**32-1")
         if len(self.refresh_pointers) > MAX_REFRESH_POINTERS:
             raise MalformedMessage(f"more than {MAX_REFRESH_POINTERS} refresh pointers")
         if self.allow_external_commit:
@@ -103,9 +107,8 @@ class ExternalCommitPolicy:
 
     def invite(self, service_pointer: ServicePointer | None = None) -> InvitePayload:
         """The invite payload matching this (enabled) policy."""
-        if not self.allow_external_commit or self.symmetric_key is None:
-            raise PolicyNotEnabled("cannot mint an invite from a disabled policy")
-        return InvitePayload(self.external_group_id, self.symmetric_key, service_pointer)
+        active = active_invite(self, "mint an invite")
+        return InvitePayload(active.external_group_id, active.symmetric_key, service_pointer)
 
     # --- encoding --------------------------------------------------------------------
 
@@ -211,19 +214,19 @@ def enable(
     refresh_pointers: Iterable[ServicePointer] = (),
     external_group_id: bytes | None = None,
     id_length: int = DEFAULT_EXTERNAL_GROUP_ID,
-    rng: Rng = secrets.token_bytes,
+    random_bytes: RandomBytes = os_random_bytes,
 ) -> ExternalCommitPolicy:
     """Open an invite: fresh key, fresh slot id unless one is given, durable settings kept.
 
     ``expire_in_ns``/``max_uses`` default to the current policy's durable values.
     """
     base = current or ExternalCommitPolicy()
-    slot = external_group_id if external_group_id is not None else rng(id_length)
+    slot = external_group_id if external_group_id is not None else random_bytes(id_length)
     return ExternalCommitPolicy(
         allow_external_commit=True,
         expires_at_ns=expires_at_ns,
         expire_in_ns=base.expire_in_ns if expire_in_ns is None else expire_in_ns,
-        symmetric_key=rng(wire.KEY_LENGTH),
+        symmetric_key=random_bytes(wire.KEY_LENGTH),
         external_group_id=slot,
         max_uses=base.max_uses if max_uses is None else max_uses,
         refresh_pointers=tuple(refresh_pointers),
@@ -235,13 +238,32 @@ def rotate(
     *,
     new_slot: bool = False,
     id_length: int = DEFAULT_EXTERNAL_GROUP_ID,
-    rng: Rng = secrets.token_bytes,
+    random_bytes: RandomBytes = os_random_bytes,
 ) -> ExternalCommitPolicy:
     """Rotate the key only, or the key and the slot id (``new_slot``); the rest stays."""
     if not policy.allow_external_commit:
         raise PolicyNotEnabled("cannot rotate a disabled policy; enable it instead")
-    slot = rng(id_length) if new_slot else policy.external_group_id
-    return replace(policy, symmetric_key=rng(wire.KEY_LENGTH), external_group_id=slot)
+    slot = random_bytes(id_length) if new_slot else policy.external_group_id
+    return replace(policy, symmetric_key=random_bytes(wire.KEY_LENGTH), external_group_id=slot)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveInvite:
+    """The live coordinates of an enabled policy: its slot id and its (present) key."""
+
+    policy: ExternalCommitPolicy
+    external_group_id: bytes
+    symmetric_key: bytes = field(repr=False)
+
+
+def active_invite(policy: ExternalCommitPolicy, doing: str = "use the invite") -> ActiveInvite:
+    """The one "is this invite active?" guard: enabled, with a key; else PolicyNotEnabled.
+
+    ``doing`` names the refused operation in the error message.
+    """
+    if not policy.allow_external_commit or policy.symmetric_key is None:
+        raise PolicyNotEnabled(f"no active invite: cannot {doing}")
+    return ActiveInvite(policy, policy.external_group_id, policy.symmetric_key)
 
 
 def revoke(policy: ExternalCommitPolicy) -> ExternalCommitPolicy:
@@ -260,8 +282,19 @@ def count_uses(policy: ExternalCommitPolicy, membership_tags: Iterable[bytes | N
     return sum(1 for tag in membership_tags if tag == policy.external_group_id)
 
 
-def uses_exhausted(policy: ExternalCommitPolicy, membership_tags: Iterable[bytes | None]) -> bool:
-    """True when one more invited member would exceed ``max_uses`` (0 means unlimited)."""
-    if policy.max_uses == 0:
-        return False
-    return count_uses(policy, membership_tags) >= policy.max_uses
+__all__ = [
+    "COMPONENT_ID",
+    "MAX_POLICY_BYTES",
+    "MAX_REFRESH_POINTERS",
+    "U32_MAX",
+    "ActiveInvite",
+    "ExternalCommitPolicy",
+    "ParsedPolicy",
+    "active_invite",
+    "count_uses",
+    "decode_policy_entry",
+    "enable",
+    "parse_policy_entry",
+    "revoke",
+    "rotate",
+]

@@ -14,6 +14,7 @@ from typing import Any
 
 import segno
 
+from .errors import UnsupportedQrFormat
 from .link import split_compact_link
 
 
@@ -72,4 +73,17 @@ def write_qr(code: Any, path: Path, *, scale: int = 8) -> None:
     elif suffix == ".svg":
         path.write_bytes(render_svg(code, scale=scale))
     else:
-        raise ValueError("QR output must end in .png or .svg")
+        raise UnsupportedQrFormat("QR output must end in .png or .svg")
+
+
+__all__ = [
+    "DEFAULT_ERROR",
+    "PRINT_ERROR",
+    "ErrorCorrection",
+    "qr_for_bytes",
+    "qr_for_link",
+    "qr_version",
+    "render_png",
+    "render_svg",
+    "write_qr",
+]

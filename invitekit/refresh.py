@@ -1,42 +1,114 @@
-"""Keeping the blob fresh (XIP-82 "Keeping the blob fresh"), sans-IO decisions.
+"""Keeping the blob fresh (XIP-82 "Keeping the blob fresh"): the three member roles, sans-IO.
 
-Three member roles, cheapest and most frequent first:
+Each role is a :class:`RefreshMachine` (the pattern of :mod:`invitekit.needs`): it asks its
+driver for I/O and decides everything else itself. Cheapest and most frequent first:
 
-* **committer** — the member whose commit merged (a joiner, after its own external
-  commit) seals its own new GroupInfo and uploads to every target at once: no jitter, no
-  fetch (:func:`committer_plan`);
-* **backstop** — any other member, on a slow trigger: compute its own
-  ``(epoch, group_state_hash)`` locally, existence-check each target, stand down when the
-  pair is present, otherwise seal its own state and upload (:func:`backstop_decision`).
-  Start times are jittered and retries are bounded with capped exponential backoff, both
-  drawn from an injected RNG (:class:`Backoff`), so a crowd of members never storms a
-  service;
-* **deep check** — rarely: fetch the candidates, validate them exactly as a joiner would,
-  and re-upload when none is valid at the member's current pair
-  (:func:`deep_check_decision`).
+* :attr:`RefreshRole.COMMITTER` — the member whose commit merged (a joiner, after its own
+  external commit) seals its own new GroupInfo once and uploads it to every target at once:
+  no jitter, no fetch;
+* :attr:`RefreshRole.BACKSTOP` — any other member, on a slow trigger: wait a jittered
+  delay, existence-check its own ``(epoch, group_state_hash)`` per target, stand down when
+  present, otherwise upload its own blob; at most :attr:`Backoff.attempts` tries per
+  target with capped exponential backoff (:class:`Backoff`), so a crowd never storms;
+* :attr:`RefreshRole.DEEP_CHECK` — rarely: fetch each target's candidates, validate them
+  exactly as a joiner would (:mod:`invitekit.selection`), re-upload when none is valid at
+  the member's current pair.
 
-Invariant: every blob a member uploads is sealed from that member's *own* GroupInfo
-(never a peer's ciphertext), under the policy's key, with the policy's effective expiry.
+Targets: the caller's first services (a joiner's scanned slot), then every refresh
+pointer; opaque pointers are resolved through the driver, and those nobody can resolve are
+reported as :attr:`SkipReason.NO_RESOLVER`, never fatal.
+
+Invariants: every role needs an active invite (:func:`invitekit.policy.active_invite`);
+every blob a member uploads is sealed from that member's *own* GroupInfo (never a peer's
+ciphertext), under the policy's key, with the policy's effective expiry, at most once per
+pass (the same bytes go to every target).
 """
 
 from __future__ import annotations
 
 import enum
-import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .blob import EncryptedBlob, NonceSource
-from .errors import PolicyNotEnabled
-from .join import Candidate, Discarded, Selection, triage
+from .blob import EncryptedBlob
+from .errors import InvalidSetting
 from .mls import DEFAULT_OPTIONS, ParseOptions, VerifyLevel, parse_group_info
-from .mls.sealing import seal_group_info
+from .needs import (
+    CheckExists,
+    FetchSlot,
+    Machine,
+    ResolveTargets,
+    Steps,
+    Upload,
+    UploadOutcome,
+    Wait,
+    ask,
+)
 from .payload import InvitePayload
-from .pointer import HttpsPointer, OpaquePointer, ServicePointer
-from .policy import ExternalCommitPolicy
+from .pointer import (
+    HttpsPointer,
+    OpaquePointer,
+    ServicePointer,
+    dedupe_services,
+    pointer_label,
+    service_identity,
+)
+from .policy import ActiveInvite, ExternalCommitPolicy, active_invite
+from .sealing import seal_group_info
+from .selection import Candidate, Discarded, Selection, triage
+from .sources import RandomBytes, RandomUnit, jitter_unit, os_random_bytes
 
-#: A source of uniform floats in [0, 1), e.g. ``random.Random(seed).random``.
-UnitRng = Callable[[], float]
+#: Candidates a deep check validates per (service, kind).
+DEEP_CHECK_MAX_CANDIDATES = 64
+
+
+class RefreshRole(enum.StrEnum):
+    """The three member roles."""
+
+    COMMITTER = "committer"
+    BACKSTOP = "backstop"
+    DEEP_CHECK = "deep-check"
+
+
+class TargetAction(enum.StrEnum):
+    """What a refresh pass did for one target."""
+
+    UPLOADED = "uploaded"  # own blob uploaded (see the uploads for each kind's outcome)
+    STAND_DOWN = "stand-down"  # backstop: the member's pair is already present
+    HEALTHY = "healthy"  # deep check: a valid blob at the member's pair is retained
+    REUPLOADED = "reuploaded"  # deep check: none was; own blob uploaded
+    ERROR = "error"  # the service could not be asked or refused (see ``error``)
+    SKIPPED = "skipped"  # not attempted (see ``skipped``)
+
+
+class SkipReason(enum.StrEnum):
+    """Why a refresh (or a target of one) was not attempted."""
+
+    NO_RESOLVER = "no-resolver"  # an opaque pointer nobody here can resolve
+    STALE_QR = "stale-qr"  # join step 9: the committed state's invite is not the QR's
+    NO_POLICY = "no-policy"  # no policy is known for the committed state
+
+
+class BackstopAction(enum.StrEnum):
+    """What a backstop member does for one target after its existence query."""
+
+    STAND_DOWN = "stand-down"
+    UPLOAD = "upload"
+
+
+class DeepAction(enum.StrEnum):
+    """Deep-check verdict for one slot."""
+
+    HEALTHY = "healthy"
+    REUPLOAD = "reupload"
+
+
+#: Error code of a failed existence query.
+EXISTENCE_QUERY_FAILED = "existence-query-failed"
+
+
+# --- pure decisions --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,30 +131,20 @@ def member_state(group_info: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> 
     return MemberState(bytes(group_info), view.epoch, view.digest)
 
 
-def pointer_key(pointer: ServicePointer) -> str:
-    """A stable label for a pointer: the URL, or ``opaque:<hex>``."""
-    if isinstance(pointer, HttpsPointer):
-        return pointer.url
-    return "opaque:" + pointer.data.hex()
-
-
 def refresh_targets(
     policy: ExternalCommitPolicy, first: Iterable[ServicePointer] = ()
 ) -> tuple[ServicePointer, ...]:
     """``first`` (e.g. the slot a joiner scanned), then every refresh pointer, de-duplicated.
 
-    URL pointers are compared after stripping one trailing ``/``.
+    URL pointers are the same target under :func:`invitekit.pointer.service_identity`.
     """
-    out: list[ServicePointer] = []
-    seen: set[str] = set()
+    out: dict[str, ServicePointer] = {}
     for pointer in (*first, *policy.refresh_pointers):
-        label = pointer_key(pointer)
+        label = pointer_label(pointer)
         if isinstance(pointer, HttpsPointer):
-            label = label.rstrip("/")
-        if label not in seen:
-            seen.add(label)
-            out.append(pointer)
-    return tuple(out)
+            label = service_identity(label)
+        out.setdefault(label, pointer)
+    return tuple(out.values())
 
 
 def mint_blob(
@@ -90,45 +152,13 @@ def mint_blob(
     policy: ExternalCommitPolicy,
     epoch_started_at_ns: int,
     *,
-    nonce_source: NonceSource | None = None,
+    random_bytes: RandomBytes = os_random_bytes,
     verify: VerifyLevel = VerifyLevel.TREE,
 ) -> EncryptedBlob:
     """Seal the member's own GroupInfo under the policy key with the effective expiry."""
-    return seal_group_info(group_info, policy, epoch_started_at_ns, rng=nonce_source, verify=verify)
-
-
-@dataclass(frozen=True)
-class RefreshPlan:
-    """One fresh blob and every slot it goes to (same bytes everywhere)."""
-
-    blob: EncryptedBlob
-    external_group_id: bytes
-    targets: tuple[ServicePointer, ...]
-
-
-def committer_plan(
-    group_info: bytes,
-    policy: ExternalCommitPolicy,
-    epoch_started_at_ns: int,
-    *,
-    first: Iterable[ServicePointer] = (),
-    nonce_source: NonceSource | None = None,
-    verify: VerifyLevel = VerifyLevel.TREE,
-) -> RefreshPlan:
-    """Committer role: seal once, upload to every target immediately."""
-    if not policy.allow_external_commit:
-        raise PolicyNotEnabled("no active invite: nothing to refresh")
-    blob = mint_blob(
-        group_info, policy, epoch_started_at_ns, nonce_source=nonce_source, verify=verify
+    return seal_group_info(
+        group_info, policy, epoch_started_at_ns, random_bytes=random_bytes, verify=verify
     )
-    return RefreshPlan(blob, policy.external_group_id, refresh_targets(policy, first))
-
-
-class BackstopAction(enum.StrEnum):
-    """What a backstop member does for one target after its existence query."""
-
-    STAND_DOWN = "stand-down"
-    UPLOAD = "upload"
 
 
 def backstop_decision(present: bool) -> BackstopAction:
@@ -152,35 +182,23 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError("Backoff.attempts must be at least 1")
+            raise InvalidSetting("Backoff.attempts must be at least 1")
         if min(self.base_s, self.cap_s, self.jitter_s) < 0:
-            raise ValueError("Backoff delays must be non-negative")
+            raise InvalidSetting("Backoff delays must be non-negative")
 
-    def initial_delay(self, rng: UnitRng) -> float:
+    def initial_delay(self, random_unit: RandomUnit) -> float:
         """The jittered delay before a backstop pass starts."""
-        return rng() * self.jitter_s
+        return random_unit() * self.jitter_s
 
-    def retry_delay(self, retry: int, rng: UnitRng) -> float:
+    def retry_delay(self, retry: int, random_unit: RandomUnit) -> float:
         """The delay before retry number ``retry`` (0-based)."""
-        return rng() * min(self.cap_s, self.base_s * (2.0**retry))
+        return random_unit() * min(self.cap_s, self.base_s * (2.0**retry))
 
-    def schedule(self, rng: UnitRng) -> list[float]:
+    def schedule(self, random_unit: RandomUnit) -> list[float]:
         """The delays before each of the ``attempts`` tries (first is the initial jitter)."""
-        return [self.initial_delay(rng)] + [
-            self.retry_delay(n, rng) for n in range(self.attempts - 1)
+        return [self.initial_delay(random_unit)] + [
+            self.retry_delay(n, random_unit) for n in range(self.attempts - 1)
         ]
-
-
-def default_rng() -> UnitRng:
-    """A non-cryptographic RNG for jitter (timing only; never for keys or nonces)."""
-    return random.Random().random  # noqa: S311 - jitter, not secrecy
-
-
-class DeepAction(enum.StrEnum):
-    """Deep-check verdict for one slot."""
-
-    HEALTHY = "healthy"
-    REUPLOAD = "reupload"
 
 
 @dataclass(frozen=True)
@@ -200,15 +218,14 @@ def deep_check_decision(
     now_ns: int,
     *,
     level: VerifyLevel = VerifyLevel.TREE,
-    max_candidates: int = 64,
+    max_candidates: int = DEEP_CHECK_MAX_CANDIDATES,
 ) -> DeepCheck:
     """Validate ``candidates`` as a joiner would; HEALTHY iff one is valid at ``state.pair``.
 
     Validation stops at the first match, or once the order drops below the member's epoch.
     """
-    if not policy.allow_external_commit or policy.symmetric_key is None:
-        raise PolicyNotEnabled("no active invite: nothing to check")
-    payload = InvitePayload(policy.external_group_id, policy.symmetric_key)
+    invite = active_invite(policy, "check the slot")
+    payload = InvitePayload(invite.external_group_id, invite.symmetric_key)
     sorted_set = triage(candidates, payload, now_ns, max_candidates=max_candidates)
     selection = Selection(payload, sorted_set, now_ns, level=level)
     found = False
@@ -226,21 +243,289 @@ def deep_check_decision(
     return DeepCheck(action, found, newest, tuple(selection.discarded))
 
 
+# --- reports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TargetReport:
+    """One refresh target (a service base URL, or a skipped pointer) after a pass.
+
+    ``kind`` is the slot kind the action concerns (None when it covers every kind);
+    ``error`` a client error code; ``skipped`` why nothing was attempted.
+    """
+
+    service: str
+    action: TargetAction
+    kind: str | None = None
+    uploads: tuple[UploadOutcome, ...] = ()
+    error: str | None = None
+    skipped: SkipReason | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "service": self.service,
+            "action": str(self.action),
+            "kind": self.kind,
+            "uploads": [u.to_json() for u in self.uploads],
+            "error": self.error,
+            "skipped": str(self.skipped) if self.skipped else None,
+        }
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """The result of one refresh pass by one role."""
+
+    role: RefreshRole
+    epoch: int
+    targets: tuple[TargetReport, ...]
+
+    @property
+    def uploads(self) -> tuple[UploadOutcome, ...]:
+        """Every upload made in this pass."""
+        return tuple(u for t in self.targets for u in t.uploads)
+
+    @property
+    def uploaded(self) -> int:
+        """How many uploads succeeded (created, idempotent or coalesced)."""
+        return sum(1 for u in self.uploads if u.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "role": str(self.role),
+            "epoch": self.epoch,
+            "targets": [t.to_json() for t in self.targets],
+        }
+
+
+# --- the machine -----------------------------------------------------------------------
+
+
+class _OwnBlob:
+    """The member's own blob, sealed on first use only; every target gets the same bytes."""
+
+    def __init__(
+        self,
+        group_info: bytes,
+        policy: ExternalCommitPolicy,
+        epoch_started_at_ns: int,
+        random_bytes: RandomBytes,
+    ) -> None:
+        self._args = (group_info, policy, epoch_started_at_ns)
+        self._random_bytes = random_bytes
+        self._blob: EncryptedBlob | None = None
+
+    @property
+    def blob(self) -> EncryptedBlob:
+        if self._blob is None:
+            gi, policy, start = self._args
+            self._blob = mint_blob(gi, policy, start, random_bytes=self._random_bytes)
+        return self._blob
+
+    @property
+    def body(self) -> bytes:
+        return self.blob.to_bytes()
+
+
+def _targets(
+    policy: ExternalCommitPolicy, first_services: Sequence[str]
+) -> Steps[tuple[tuple[str, ...], tuple[TargetReport, ...]]]:
+    """Base URLs of every target; opaque pointers are resolved through the driver."""
+    urls: list[str] = list(first_services)
+    opaque: list[OpaquePointer] = []
+    for pointer in refresh_targets(policy):
+        if isinstance(pointer, HttpsPointer):
+            urls.append(pointer.url)
+        else:
+            opaque.append(pointer)
+    skipped: tuple[TargetReport, ...] = ()
+    if opaque:
+        resolved = yield from ask(ResolveTargets(tuple(opaque)))
+        urls.extend(resolved.services)
+        skipped = tuple(
+            TargetReport(pointer_label(p), TargetAction.SKIPPED, skipped=SkipReason.NO_RESOLVER)
+            for p in resolved.unresolved
+        )
+    return dedupe_services(urls), skipped
+
+
+def _upload(
+    invite: ActiveInvite, services: tuple[str, ...], kinds: tuple[str, ...], body: bytes
+) -> Steps[tuple[UploadOutcome, ...]]:
+    if not services or not kinds:
+        return ()
+    done = yield from ask(
+        Upload(services, kinds, invite.external_group_id, invite.symmetric_key, body)
+    )
+    return done.results
+
+
+class RefreshMachine(Machine[RefreshReport]):
+    """One refresh pass by one role (see the module docstring); ends in a RefreshReport.
+
+    ``now_ns`` is the pass's one clock reading (the deep check's expiry instant);
+    ``random_unit`` draws the backstop's jitter, ``random_bytes`` the blob's nonce.
+    Raises :class:`~invitekit.errors.PolicyNotEnabled` at once without an active invite.
+    """
+
+    def __init__(
+        self,
+        role: RefreshRole,
+        group_info: bytes,
+        policy: ExternalCommitPolicy,
+        epoch_started_at_ns: int,
+        now_ns: int,
+        *,
+        first_services: Sequence[str] = (),
+        kinds: tuple[str, ...] = ("lane",),
+        backoff: Backoff = Backoff(),
+        level: VerifyLevel = VerifyLevel.TREE,
+        random_unit: RandomUnit = jitter_unit,
+        random_bytes: RandomBytes = os_random_bytes,
+    ) -> None:
+        self.role = role
+        doing = "check the slot" if role is RefreshRole.DEEP_CHECK else "refresh"
+        invite = active_invite(policy, doing)
+        own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes)
+        first = tuple(first_services)
+        steps: Steps[RefreshReport]
+        if role is RefreshRole.COMMITTER:
+            steps = _committer(invite, own, first, kinds)
+        elif role is RefreshRole.BACKSTOP:
+            state = member_state(group_info)
+            steps = _backstop(invite, own, state, first, kinds, backoff, random_unit)
+        else:
+            state = member_state(group_info)
+            steps = _deep_check(invite, own, state, first, kinds, now_ns, level)
+        super().__init__(steps)
+
+
+def _committer(
+    invite: ActiveInvite, own: _OwnBlob, first: tuple[str, ...], kinds: tuple[str, ...]
+) -> Steps[RefreshReport]:
+    epoch = own.blob.epoch  # seal (and verify) before any I/O
+    urls, skipped = yield from _targets(invite.policy, first)
+    results = yield from _upload(invite, urls, kinds, own.body)
+    reports = [
+        TargetReport(url, TargetAction.UPLOADED, uploads=_of(results, url))
+        for url in urls
+    ]
+    return RefreshReport(RefreshRole.COMMITTER, epoch, (*reports, *skipped))
+
+
+def _of(results: tuple[UploadOutcome, ...], url: str) -> tuple[UploadOutcome, ...]:
+    return tuple(r for r in results if r.service == url)
+
+
+def _query_failed(url: str, kind: str) -> TargetReport:
+    return TargetReport(url, TargetAction.ERROR, kind, error=EXISTENCE_QUERY_FAILED)
+
+
+def _backstop(
+    invite: ActiveInvite,
+    own: _OwnBlob,
+    state: MemberState,
+    first: tuple[str, ...],
+    kinds: tuple[str, ...],
+    backoff: Backoff,
+    random_unit: RandomUnit,
+) -> Steps[RefreshReport]:
+    urls, skipped = yield from _targets(invite.policy, first)
+    yield from ask(Wait(backoff.initial_delay(random_unit)))
+    reports: list[TargetReport] = []
+    for url in urls:
+        for kind in kinds:
+            report = _query_failed(url, kind)
+            for attempt in range(backoff.attempts):
+                if attempt:
+                    yield from ask(Wait(backoff.retry_delay(attempt - 1, random_unit)))
+                answer = yield from ask(
+                    CheckExists(
+                        url, kind, invite.external_group_id, invite.symmetric_key,
+                        state.epoch, state.digest,
+                    )
+                )
+                if answer.present is None:
+                    report = _query_failed(url, kind)
+                    continue
+                if backstop_decision(answer.present) is BackstopAction.STAND_DOWN:
+                    report = TargetReport(url, TargetAction.STAND_DOWN, kind)
+                    break
+                results = yield from _upload(invite, (url,), (kind,), own.body)
+                ok = bool(results) and all(r.ok for r in results)
+                action = TargetAction.UPLOADED if ok else TargetAction.ERROR
+                report = TargetReport(url, action, kind, results)
+                if not any(r.retryable for r in results):
+                    break
+            reports.append(report)
+    return RefreshReport(RefreshRole.BACKSTOP, state.epoch, (*reports, *skipped))
+
+
+def _deep_check(
+    invite: ActiveInvite,
+    own: _OwnBlob,
+    state: MemberState,
+    first: tuple[str, ...],
+    kinds: tuple[str, ...],
+    now_ns: int,
+    level: VerifyLevel,
+) -> Steps[RefreshReport]:
+    urls, skipped = yield from _targets(invite.policy, first)
+    reports: list[TargetReport] = []
+    for url in urls:
+        for kind in kinds:
+            fetched = yield from ask(
+                FetchSlot(url, kind, invite.external_group_id, invite.symmetric_key)
+            )
+            if fetched.error is not None:
+                reports.append(TargetReport(url, TargetAction.ERROR, kind, error=fetched.error))
+                continue
+            verdict = deep_check_decision(
+                fetched.candidates, invite.policy, state, now_ns, level=level
+            )
+            if verdict.action is DeepAction.HEALTHY:
+                reports.append(TargetReport(url, TargetAction.HEALTHY, kind))
+                continue
+            results = yield from _upload(invite, (url,), (kind,), own.body)
+            reports.append(TargetReport(url, TargetAction.REUPLOADED, kind, results))
+    return RefreshReport(RefreshRole.DEEP_CHECK, state.epoch, (*reports, *skipped))
+
+
+def committer_steps(
+    group_info: bytes,
+    policy: ExternalCommitPolicy,
+    epoch_started_at_ns: int,
+    *,
+    first_services: Sequence[str] = (),
+    kinds: tuple[str, ...] = ("lane",),
+    random_bytes: RandomBytes = os_random_bytes,
+) -> Steps[RefreshReport]:
+    """The committer role as steps, for a machine that embeds it (join step 10)."""
+    invite = active_invite(policy, "refresh")
+    own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes)
+    return _committer(invite, own, tuple(first_services), kinds)
+
+
 __all__ = [
+    "DEEP_CHECK_MAX_CANDIDATES",
+    "EXISTENCE_QUERY_FAILED",
     "Backoff",
     "BackstopAction",
     "DeepAction",
     "DeepCheck",
     "MemberState",
-    "OpaquePointer",
-    "RefreshPlan",
-    "UnitRng",
+    "RefreshMachine",
+    "RefreshReport",
+    "RefreshRole",
+    "SkipReason",
+    "TargetAction",
+    "TargetReport",
     "backstop_decision",
-    "committer_plan",
+    "committer_steps",
     "deep_check_decision",
-    "default_rng",
     "member_state",
     "mint_blob",
-    "pointer_key",
     "refresh_targets",
 ]

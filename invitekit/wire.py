@@ -57,3 +57,14 @@ def key_field_dialect(raw_field: bytes) -> Dialect:
 def digest_field_dialect(raw_field: bytes) -> Dialect:
     """Dialect of a blob whose group_state_hash field holds ``raw_field``."""
     return Dialect.LEGACY if len(raw_field) in DIGEST_LENGTHS else Dialect.TYPED
+
+
+__all__ = [
+    "DIGEST_LENGTHS",
+    "KEY_LENGTH",
+    "Dialect",
+    "decode",
+    "digest_field_dialect",
+    "has_unknown_fields",
+    "key_field_dialect",
+]

@@ -52,7 +52,7 @@ def test_reference_aead_matches_rfc8439_vector() -> None:
 def test_seal_matches_independent_computation() -> None:
     sealed = blob.seal(
         PLAINTEXT, KEY, epoch=EPOCH, group_state_hash=DIGEST, expires_at_ns=EXPIRES,
-        nonce_source=fixed_nonce,
+        random_bytes=fixed_nonce,
     )
     aad = struct.pack(">Q", EPOCH) + struct.pack(">Q", EXPIRES) + DIGEST
     assert len(aad) == 48
@@ -76,7 +76,7 @@ def _hand_blob(dialect: Dialect, ciphertext: bytes) -> bytes:
 def test_serialized_blob_bytes_are_the_hand_assembled_layout(dialect: Dialect) -> None:
     sealed = blob.seal(
         PLAINTEXT, KEY, epoch=EPOCH, group_state_hash=DIGEST, expires_at_ns=EXPIRES,
-        nonce_source=fixed_nonce,
+        random_bytes=fixed_nonce,
     )
     expected = _hand_blob(dialect, sealed.ciphertext)
     assert sealed.to_bytes(dialect) == expected

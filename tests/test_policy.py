@@ -18,6 +18,8 @@ from invitekit.errors import (
 )
 from invitekit.pointer import HttpsPointer, OpaquePointer
 from invitekit.policy import ExternalCommitPolicy, parse_policy_entry
+from invitekit.precommit import PrecommitCode, precommit_check
+from invitekit.sources import RandomBytes
 from invitekit.wire import Dialect
 
 from .support.protowire import field_bytes, field_varint
@@ -26,7 +28,7 @@ KEY = bytes([7]) * 32
 SLOT = b"slot-0001"
 
 
-def counting_rng() -> pol.Rng:
+def counting_rng() -> RandomBytes:
     counter = itertools.count(1)
 
     def rng(n: int) -> bytes:
@@ -67,7 +69,7 @@ def test_legacy_policy_bytes_and_detection() -> None:
 
 
 def test_legacy_cannot_carry_typed_only_fields() -> None:
-    policy = pol.enable(max_uses=2, rng=counting_rng())
+    policy = pol.enable(max_uses=2, random_bytes=counting_rng())
     with pytest.raises(MalformedMessage):
         policy.to_entry_bytes(Dialect.LEGACY)
     # A raw 32-byte key (legacy) next to max_uses (typed only) is a mixed, invalid entry.
@@ -121,17 +123,17 @@ def test_empty_key_submessage_is_forbidden_when_disabled() -> None:
 def test_lifecycle_enable_rotate_revoke() -> None:
     rng = counting_rng()
     first = pol.enable(expire_in_ns=60, max_uses=2, expires_at_ns=99,
-                       refresh_pointers=[HttpsPointer("https://r.io")], rng=rng)
+                       refresh_pointers=[HttpsPointer("https://r.io")], random_bytes=rng)
     assert first.allow_external_commit
     assert first.external_group_id == bytes([1]) * 16
     assert first.symmetric_key == bytes([2]) * 32
 
-    key_only = pol.rotate(first, rng=rng)
+    key_only = pol.rotate(first, random_bytes=rng)
     assert key_only.external_group_id == first.external_group_id
     assert key_only.symmetric_key == bytes([3]) * 32
     assert (key_only.max_uses, key_only.expire_in_ns, key_only.expires_at_ns) == (2, 60, 99)
 
-    both = pol.rotate(key_only, new_slot=True, rng=rng)
+    both = pol.rotate(key_only, new_slot=True, random_bytes=rng)
     assert both.external_group_id == bytes([4]) * 16
     assert both.symmetric_key == bytes([5]) * 32
 
@@ -145,7 +147,7 @@ def test_lifecycle_enable_rotate_revoke() -> None:
     assert revoked.to_entry_bytes() == never.to_entry_bytes()
     assert revoked.to_entry_bytes() == field_bytes(1, field_varint(3, 60) + field_varint(6, 2))
 
-    again = pol.enable(revoked, rng=rng)
+    again = pol.enable(revoked, random_bytes=rng)
     assert again.symmetric_key == bytes([7]) * 32
     assert again.external_group_id == bytes([6]) * 16
     assert (again.expire_in_ns, again.max_uses, again.expires_at_ns) == (60, 2, 0)
@@ -159,20 +161,23 @@ def test_enable_uses_the_csprng_by_default() -> None:
 
 
 def test_enable_with_explicit_slot_keeps_it() -> None:
-    policy = pol.enable(external_group_id=SLOT, rng=counting_rng())
+    policy = pol.enable(external_group_id=SLOT, random_bytes=counting_rng())
     assert policy.external_group_id == SLOT
 
 
 def test_use_counting() -> None:
-    policy = pol.enable(external_group_id=SLOT, max_uses=2, rng=counting_rng())
+    policy = pol.enable(external_group_id=SLOT, max_uses=2, random_bytes=counting_rng())
     tags: list[bytes | None] = [None, b"other-slot", SLOT]
     assert pol.count_uses(policy, tags) == 1
-    assert not pol.uses_exhausted(policy, tags)
-    assert pol.uses_exhausted(policy, [*tags, SLOT])
-    unlimited = pol.enable(external_group_id=SLOT, max_uses=0, rng=counting_rng())
-    assert not pol.uses_exhausted(unlimited, [SLOT] * 100)
+    invite = policy.invite()
+    assert precommit_check(policy, invite, 0, tags).ok
+    full = precommit_check(policy, invite, 0, [*tags, SLOT])
+    assert full.code is PrecommitCode.MAX_USES_EXHAUSTED
+    assert full.uses == 2
+    unlimited = pol.enable(external_group_id=SLOT, max_uses=0, random_bytes=counting_rng())
+    assert precommit_check(unlimited, unlimited.invite(), 0, [SLOT] * 100).ok
     # A new slot id starts a fresh budget.
-    moved = pol.rotate(policy, new_slot=True, rng=counting_rng())
+    moved = pol.rotate(policy, new_slot=True, random_bytes=counting_rng())
     assert pol.count_uses(moved, [SLOT, SLOT]) == 0
 
 
@@ -183,7 +188,7 @@ def test_unknown_policy_version_is_the_default_policy() -> None:
 
 
 def test_effective_expiry_and_invite_from_policy() -> None:
-    policy = pol.enable(expires_at_ns=5000, expire_in_ns=250, rng=counting_rng())
+    policy = pol.enable(expires_at_ns=5000, expire_in_ns=250, random_bytes=counting_rng())
     assert policy.effective_expiry(1000) == 1250
     assert policy.effective_expiry(4900) == 5000
     invite = policy.invite(HttpsPointer("https://b.io"))
@@ -193,6 +198,6 @@ def test_effective_expiry_and_invite_from_policy() -> None:
 
 
 def test_key_not_in_repr() -> None:
-    policy = pol.enable(rng=counting_rng())
+    policy = pol.enable(random_bytes=counting_rng())
     assert policy.symmetric_key is not None
     assert policy.symmetric_key.hex() not in repr(policy)

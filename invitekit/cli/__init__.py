@@ -30,3 +30,9 @@ INSPECTORS["group-info"] = mls_commands.group_info_inspector
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+__all__ = [
+    "app",
+    "main",
+]

@@ -1,6 +1,6 @@
 """``invitekit upload | fetch | join-check | refresh | mirror``: the client side on the CLI.
 
-Each command is a thin shell over :mod:`invitekit.flows`, :mod:`invitekit.mirror` and
+Each command is a thin shell over :mod:`invitekit.drivers`, :mod:`invitekit.mirror` and
 :class:`invitekit.client.InviteClient`; ``--json`` prints machine-readable output. Bad
 input is one line on stderr and exit status 2; ``join-check`` exits 1 when a joiner would
 not get a joinable GroupInfo.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,25 +20,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..blob import BlobKey, parse_blob
 from ..client import FetchPolicy, InviteClient, SlotKind, api_root
-from ..errors import DecryptionFailed, InviteKitError, PolicyNotEnabled
-from ..flows import (
-    JoinOptions,
-    RefreshReport,
-    as_payload,
+from ..drivers import (
     backstop_refresh,
     check_invite,
     committer_refresh,
     deep_check,
     resolve_pointer,
 )
-from ..join import JoinOutcome
+from ..errors import DecryptionFailed, InviteKitError
+from ..join import JoinOptions, JoinOutcome
 from ..lane import lane_id_for
+from ..link import as_payload
 from ..mirror import SlotMirrorReport, mirror_slots
 from ..mls import VerifyLevel
 from ..payload import InvitePayload
-from ..policy import ExternalCommitPolicy, parse_policy_entry
+from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
+from ..refresh import RefreshReport, RefreshRole
+from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import emit_json, read_binary, read_source
+from .render import describe_outcome, outcome_json
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ def _kinds(values: Sequence[str] | None, default: tuple[SlotKind, ...]) -> tuple
     try:
         return tuple(dict.fromkeys(SlotKind(v.lower()) for v in values))
     except ValueError:
-        raise ValueError("--kind must be 'lane' or 'open'") from None
+        raise fail("bad-input", "--kind must be 'lane' or 'open'") from None
 
 
 def _client(loopback: bool, timeout: float) -> InviteClient:
@@ -105,8 +105,7 @@ def _invite_text(invite: str) -> str:
 
 def _load_policy(source: str) -> ExternalCommitPolicy:
     policy = parse_policy_entry(read_binary(source)).policy
-    if not policy.allow_external_commit:
-        raise PolicyNotEnabled("the policy is revoked: there is no active invite")
+    active_invite(policy, "use a revoked policy")
     return policy
 
 
@@ -118,9 +117,9 @@ async def _services(payload: InvitePayload, overrides: Sequence[str] | None) -> 
 
 def _print_outcome(outcome: JoinOutcome, as_json: bool) -> None:
     if as_json:
-        emit_json(outcome.to_json())
+        emit_json(outcome_json(outcome))
     else:
-        print(f"{outcome.kind}: {outcome.describe()}")
+        print(f"{outcome.kind}: {describe_outcome(outcome)}")
 
 
 def _print_refresh(report: RefreshReport, as_json: bool) -> None:
@@ -129,8 +128,10 @@ def _print_refresh(report: RefreshReport, as_json: bool) -> None:
         return
     print(f"{report.role} refresh at epoch {report.epoch}:")
     for target in report.targets:
-        outcomes = ", ".join(f"{u.kind}={u.outcome}" for u in target.uploads)
-        print(f"  {target.service}: {target.action}{' (' + outcomes + ')' if outcomes else ''}")
+        outcomes = ", ".join(f"{u['kind']}={u['outcome']}" for u in target.to_json()["uploads"])
+        note = target.error or (str(target.skipped) if target.skipped else "")
+        extra = f" ({outcomes})" if outcomes else (f" ({note})" if note else "")
+        print(f"  {target.service}: {target.action}{extra}")
 
 
 # --- upload ----------------------------------------------------------------------------
@@ -166,12 +167,12 @@ def upload_cmd(
             raise fail("bad-input", "--group-info needs --policy")
         policy = _load_policy(policy_file)
         gi = read_source(group_info)
-        start = epoch_start_ns if epoch_start_ns is not None else time.time_ns()
+        start = epoch_start_ns if epoch_start_ns is not None else system_clock()
 
         async def seal_and_send() -> RefreshReport:
             async with _client(loopback, timeout) as client:
                 return await committer_refresh(
-                    client, gi, policy, start, first_urls=service or (), kinds=kinds
+                    client, gi, policy, start, first_services=service or (), kinds=kinds
                 )
 
         report = _run(seal_and_send())
@@ -187,8 +188,8 @@ def upload_cmd(
         payload = as_payload(_invite_text(invite))
         slot, key = payload.external_group_id, payload.symmetric_key
     elif policy_file is not None:
-        pol = _load_policy(policy_file)
-        slot, key = pol.external_group_id, pol.symmetric_key or b""
+        active = active_invite(_load_policy(policy_file), "upload")
+        slot, key = active.external_group_id, active.symmetric_key
     else:
         raise fail("bad-input", "--blob needs --invite or --policy (slot id and key)")
     if not service:
@@ -331,28 +332,31 @@ def refresh_cmd(
     """Keep the invite's slots fresh from a member's own GroupInfo (one refresh role)."""
     policy = _load_policy(policy_file)
     gi = read_source(group_info)
-    start = epoch_start_ns if epoch_start_ns is not None else time.time_ns()
+    start = epoch_start_ns if epoch_start_ns is not None else system_clock()
     kinds = _kinds(kind, (SlotKind.LANE,))
     extra = _check_urls(service, loopback)
-    if role not in ("committer", "backstop", "deep"):
+    roles = {"committer": RefreshRole.COMMITTER, "backstop": RefreshRole.BACKSTOP,
+             "deep": RefreshRole.DEEP_CHECK}
+    if role not in roles:
         raise fail("bad-input", "--role must be committer, backstop or deep")
+    chosen = roles[role]
 
     async def go() -> RefreshReport:
         async def resolver(_pointer: object) -> list[str]:
             return []
 
         async with _client(loopback, timeout) as client:
-            if role == "committer":
+            if chosen is RefreshRole.COMMITTER:
                 return await committer_refresh(
-                    client, gi, policy, start, first_urls=extra, kinds=kinds
+                    client, gi, policy, start, first_services=extra, kinds=kinds
                 )
-            if role == "backstop":
+            if chosen is RefreshRole.BACKSTOP:
                 return await backstop_refresh(
-                    client, gi, policy, start, first_urls=extra, kinds=kinds,
+                    client, gi, policy, start, first_services=extra, kinds=kinds,
                     resolver=resolver, sleep=_no_sleep,
                 )
             return await deep_check(
-                client, gi, policy, start, first_urls=extra, kinds=kinds, resolver=resolver
+                client, gi, policy, start, first_services=extra, kinds=kinds, resolver=resolver
             )
 
     report = _run(go())

@@ -38,3 +38,10 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail("bad-input", str(exc)) from None
 
     return wrapper
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "cli_errors",
+    "fail",
+]

@@ -12,7 +12,7 @@ from .. import link as link_mod
 from .. import nfc, qr
 from ..blob import parse_blob
 from ..encoding import b64url_encode
-from ..errors import InvalidInviteEncoding, InviteKitError, PolicyNotEnabled, UnsupportedVersion
+from ..errors import InvalidInviteEncoding, InviteKitError, UnsupportedVersion
 from ..hpke_blob import parse_hpke_blob
 from ..payload import InvitePayload, parse_payload
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
@@ -64,10 +64,7 @@ INSPECTORS: dict[str, Inspector] = {
 
 
 def _policy_invite(source: str, encoding: str) -> InvitePayload:
-    policy = parse_policy_entry(read_binary(source, encoding)).policy
-    if not policy.allow_external_commit:
-        raise PolicyNotEnabled("the policy is revoked: there is no invite to mint")
-    return policy.invite()
+    return parse_policy_entry(read_binary(source, encoding)).policy.invite()
 
 
 @cli_errors
@@ -195,3 +192,11 @@ def inspect(
         except InviteKitError as exc:
             errors.append(f"{name}: {exc.code}")
     raise fail("unrecognized-input", "input is none of the known kinds (" + "; ".join(errors) + ")")
+
+
+__all__ = [
+    "INSPECTORS",
+    "Inspector",
+    "inspect",
+    "mint",
+]

@@ -36,3 +36,10 @@ def read_binary(source: str, encoding: str = "raw") -> bytes:
 def emit_json(value: Any) -> None:
     """Print ``value`` as indented JSON."""
     print(json.dumps(value, indent=2, sort_keys=False))
+
+
+__all__ = [
+    "emit_json",
+    "read_binary",
+    "read_source",
+]

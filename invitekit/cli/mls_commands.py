@@ -8,7 +8,6 @@ Registered by the CLI app (see ``invitekit/cli/__init__.py``)::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +15,14 @@ import typer
 
 from ..encoding import b64url_encode
 from ..errors import InviteKitError
-from ..mls import ParseOptions, VerifyLevel, external_commit_policy, parse_group_info
+from ..groupinfo_policy import external_commit_policy
+from ..mls import ParseOptions, VerifyLevel, parse_group_info
 from ..mls.groupinfo import GroupInfoView
 from ..mls.schema import CREDENTIAL_BASIC, CREDENTIAL_TYPES, LEAF_NODE_SOURCES, LeafNode
-from ..mls.sealing import seal_group_info
 from ..mls.suites import SUITES
 from ..policy import parse_policy_entry
+from ..sealing import seal_group_info
+from ..sources import system_clock
 from ..wire import Dialect
 from .errors import cli_errors
 from .io import emit_json, read_binary
@@ -131,7 +132,7 @@ def seal(
     """
     group_info = read_binary(group_info_file)
     policy = parse_policy_entry(read_binary(policy_file, input_encoding)).policy
-    started = time.time_ns() if epoch_started_at_ns is None else epoch_started_at_ns
+    started = system_clock() if epoch_started_at_ns is None else epoch_started_at_ns
     blob = seal_group_info(group_info, policy, started, verify=VerifyLevel(verify))
     data = blob.to_bytes(Dialect.LEGACY if legacy else Dialect.TYPED)
     result: dict[str, Any] = {
@@ -147,3 +148,10 @@ def seal(
     else:
         result["blob_base64url"] = b64url_encode(data)
     emit_json(result)
+
+
+__all__ = [
+    "group_info_inspector",
+    "inspect_group_info",
+    "seal",
+]

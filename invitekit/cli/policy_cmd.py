@@ -150,3 +150,11 @@ def revoke_cmd(
     """Turn external commits off, clearing every per-invite field."""
     new = policy_mod.revoke(_load(current, input_encoding))
     _finish(new, out, encoding, legacy, False)
+
+
+__all__ = [
+    "enable_cmd",
+    "policy_app",
+    "revoke_cmd",
+    "rotate_cmd",
+]

@@ -1,4 +1,6 @@
-"""JSON views of invite objects for the CLI. Secrets are redacted unless asked for."""
+"""What the CLI shows people: JSON views of invite objects (secrets redacted unless asked
+for) and the English sentence for every join outcome (the core's outcomes carry data only).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +8,23 @@ import hashlib
 from typing import Any
 
 from ..blob import ParsedBlob
+from ..groupinfo_policy import PolicySource
+from ..join import (
+    AllExpired,
+    AllUndecryptable,
+    Joined,
+    JoinOutcome,
+    NoCandidates,
+    NoValidCandidate,
+    PrecommitAborted,
+    ReadyToCommit,
+    RejectedAfterForks,
+)
 from ..payload import ParsedPayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ParsedPolicy
+from ..precommit import PrecommitCode
+from ..refresh import SkipReason
 
 REDACTED = "<redacted>"
 
@@ -78,3 +94,71 @@ def blob_view(parsed: ParsedBlob) -> dict[str, Any]:
 def short_id(external_group_id: bytes) -> str:
     """A non-reversible 8-hex-digit tag for a slot id, safe for logs."""
     return hashlib.sha256(external_group_id).hexdigest()[:8]
+
+
+_PRECOMMIT_WORDS = {
+    PrecommitCode.SWITCH_OFF: "The group's admins have turned this invite off.",
+    PrecommitCode.POLICY_EXPIRED: "This invite's campaign has ended.",
+    PrecommitCode.STALE_QR: "This invite was replaced by a newer one; ask for the current invite.",
+}
+
+
+def describe_outcome(outcome: JoinOutcome) -> str:
+    """One sentence a joining person can read, for every join outcome."""
+    match outcome:
+        case Joined():
+            if outcome.refresh_skipped is SkipReason.STALE_QR:
+                return (
+                    f"Joined at epoch {outcome.epoch}, but this invite was replaced meanwhile; "
+                    "the old invite was not refreshed."
+                )
+            return (
+                f"Joined the group at epoch {outcome.epoch} "
+                f"(refreshed {outcome.refreshed} slot copies)."
+            )
+        case ReadyToCommit():
+            epoch = outcome.epoch if outcome.epoch is not None else "?"
+            if outcome.policy_source is PolicySource.NONE:
+                return (
+                    f"Ready to join the group at epoch {epoch}; the GroupInfo carries no "
+                    "EXTERNAL_COMMIT_POLICY, so the pre-commit policy check could not run."
+                )
+            return f"Ready to join the group at epoch {epoch}."
+        case PrecommitAborted():
+            if outcome.code is PrecommitCode.MAX_USES_EXHAUSTED:
+                return f"This invite is full ({outcome.uses} of {outcome.max_uses} places taken)."
+            return _PRECOMMIT_WORDS[outcome.code]
+        case NoCandidates():
+            if outcome.fetch_errors:
+                return "No invite service could be reached; try again later."
+            return "The invite's slot is empty; the group may not have uploaded it yet."
+        case AllExpired():
+            return "This invite has expired: every copy of the group's state is too old."
+        case AllUndecryptable():
+            return "This invite no longer opens the group: it was replaced or the slot is junk."
+        case NoValidCandidate():
+            return "No usable copy of the group's state was found; try again later."
+        case RejectedAfterForks():
+            return (
+                f"The group refused all {outcome.attempts} join attempt(s); its state moved on. "
+                "Try again shortly."
+            )
+    return outcome.kind
+
+
+def outcome_json(outcome: JoinOutcome) -> dict[str, Any]:
+    """The outcome's data plus its ``message`` for people."""
+    return {**outcome.to_json(), "message": describe_outcome(outcome)}
+
+
+__all__ = [
+    "REDACTED",
+    "blob_view",
+    "describe_outcome",
+    "outcome_json",
+    "payload_view",
+    "pointer_view",
+    "policy_view",
+    "secret",
+    "short_id",
+]

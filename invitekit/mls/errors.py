@@ -1,8 +1,9 @@
 """Typed errors for MLS GroupInfo decoding and verification.
 
-Every class subclasses :class:`invitekit.errors.InviteKitError` and carries a stable ``code``.
-The hierarchy mirrors the verification levels: :class:`MlsDecodeError` (level 1, parse),
-:class:`SignatureInvalid` (level 2), :class:`TreeHashMismatch` (level 3). Messages name the
+The RFC 9420 subtree of :class:`invitekit.errors.InviteKitError` (the whole tree is drawn
+in :mod:`invitekit.errors`); every class carries a stable ``code``. The hierarchy mirrors
+the verification levels: :class:`MlsDecodeError` (level 1, parse), :class:`SignatureInvalid`
+(level 2), :class:`TreeHashMismatch` (level 3). Messages name the
 structure and offset involved, never key material.
 """
 
@@ -74,6 +75,12 @@ class MissingExtension(MlsDecodeError):
     code = "mls-missing-extension"
 
 
+class MlsEncodeError(MlsError, ValueError):
+    """A value that cannot be TLS-encoded (a varint beyond 2**30 - 1)."""
+
+    code = "mls-encode"
+
+
 # --- derived values -------------------------------------------------------------------
 
 
@@ -119,10 +126,22 @@ class ParentHashInvalid(MlsError):
     code = "mls-parent-hash-invalid"
 
 
-# --- sealed blobs ---------------------------------------------------------------------
-
-
-class BlobGroupInfoMismatch(MlsError):
-    """A decrypted GroupInfo's epoch or GroupContext digest differs from the blob metadata."""
-
-    code = "mls-blob-mismatch"
+__all__ = [
+    "InvalidAppData",
+    "InvalidSigner",
+    "InvalidStructure",
+    "InvalidVarint",
+    "LimitExceeded",
+    "MissingExtension",
+    "MlsDecodeError",
+    "MlsEncodeError",
+    "MlsError",
+    "ParentHashInvalid",
+    "SignatureInvalid",
+    "TrailingBytes",
+    "TreeHashMismatch",
+    "Truncated",
+    "UnknownEnumValue",
+    "UnsupportedCipherSuite",
+    "UnsupportedMessage",
+]

@@ -312,3 +312,15 @@ def verify_group_info(
     view = parse_group_info(data, options)
     view.verify(level)
     return view
+
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "GROUP_INFO_TBS_LABEL",
+    "ExternalPubEncoding",
+    "GroupInfoView",
+    "ParseOptions",
+    "VerifyLevel",
+    "parse_group_info",
+    "verify_group_info",
+]

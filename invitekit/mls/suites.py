@@ -155,3 +155,14 @@ def verify_with_label(
         raise SignatureInvalid(f"{label} signature does not verify") from None
     except ValueError:
         raise InvalidSigner(f"signature key is not a valid {scheme.value} public key") from None
+
+
+__all__ = [
+    "LABEL_PREFIX",
+    "SUITES",
+    "CipherSuite",
+    "SignatureScheme",
+    "sign_content",
+    "suite",
+    "verify_with_label",
+]

@@ -32,6 +32,7 @@ from .errors import (
     InvalidVarint,
     LimitExceeded,
     MlsDecodeError,
+    MlsEncodeError,
     TrailingBytes,
     Truncated,
     UnknownEnumValue,
@@ -90,7 +91,7 @@ def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 def encode_varint(value: int) -> bytes:
     """Minimal RFC 9420 varint encoding of ``value`` (0 ≤ value < 2^30)."""
     if value < 0 or value > VARINT_MAX:
-        raise ValueError(f"varint out of range: {value}")
+        raise MlsEncodeError(f"varint out of range: {value}")
     if value < 0x40:
         return bytes((value,))
     if value < 0x4000:
@@ -484,3 +485,38 @@ U64 = Uint(8)
 OPAQUE = Opaque()
 U16_LIST = UintVector(2)
 U32_LIST = UintVector(4)
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "OPAQUE",
+    "U8",
+    "U16",
+    "U16_LIST",
+    "U32",
+    "U32_LIST",
+    "U64",
+    "VARINT_MAX",
+    "Codec",
+    "Enum",
+    "Field",
+    "Layout",
+    "LayoutEntry",
+    "Limits",
+    "Opaque",
+    "Optional",
+    "Select",
+    "Struct",
+    "StructCodec",
+    "Tagged",
+    "Uint",
+    "UintVector",
+    "Vector",
+    "codec_for",
+    "decode_exact",
+    "decode_struct",
+    "encode",
+    "encode_varint",
+    "read_length",
+    "read_varint",
+]

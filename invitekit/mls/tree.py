@@ -221,3 +221,11 @@ def _parent_bytes(node: ParentNode, unmerged: tuple[int, ...]) -> bytes:
         + encode_varint(len(body))
         + body
     )
+
+
+__all__ = [
+    "Hasher",
+    "RatchetTree",
+    "full_width",
+    "level",
+]

@@ -6,17 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from invitekit.client import InviteClient, SlotKind
-from invitekit.flows import (
-    JoinOptions,
-    RefreshReport,
-    check_invite,
-    committer_refresh,
-    join_invite,
-)
-from invitekit.join import JoinOutcome
+from invitekit.drivers import check_invite, committer_refresh, join_invite
+from invitekit.join import JoinOptions, JoinOutcome
 from invitekit.payload import InvitePayload
 from invitekit.pointer import OpaquePointer
 from invitekit.policy import ExternalCommitPolicy, enable
+from invitekit.refresh import RefreshReport
 
 from .conftest import ServiceProcess
 from .world import World

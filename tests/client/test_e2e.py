@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from invitekit.client import InviteClient
-from invitekit.flows import Joined, check_invite, committer_refresh, join_invite
-from invitekit.join import ReadyToCommit, RejectedAfterForks
+from invitekit.drivers import check_invite, committer_refresh, join_invite
+from invitekit.join import Joined, ReadyToCommit, RejectedAfterForks
 from invitekit.link import make_link, parse_invite_text
 from invitekit.pointer import HttpsPointer
 from invitekit.policy import enable

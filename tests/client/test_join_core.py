@@ -1,4 +1,6 @@
-"""The sans-IO join core: triage, validate-and-select, fall-through, pre-commit, outcomes."""
+"""The sans-IO join core: triage, validate-and-select, fall-through, pre-commit, outcomes.
+
+(The join machine's transitions are tested in test_join_machine.py.)"""
 
 from __future__ import annotations
 
@@ -7,30 +9,20 @@ import os
 import pytest
 
 from invitekit.blob import seal
+from invitekit.groupinfo_policy import PolicySource, read_policy
 from invitekit.join import (
     AllExpired,
     AllUndecryptable,
-    CampaignOver,
-    Candidate,
-    Discard,
-    InviteRevoked,
-    MaxUsesReached,
+    JoinOutcome,
     NoCandidates,
     NoValidCandidate,
-    PolicySource,
-    Precommit,
     RejectedAfterForks,
-    Selection,
-    StaleQr,
-    merge_candidates,
-    precommit_decision,
-    precommit_outcome,
-    read_policy,
-    stale_qr,
-    triage,
+    no_survivor_outcome,
 )
 from invitekit.mls import VerifyLevel, parse_group_info
 from invitekit.payload import InvitePayload
+from invitekit.precommit import PrecommitCode, precommit_check, stale_qr
+from invitekit.selection import Candidate, Discard, Selection, merge_candidates, triage
 
 from .fixtures import (
     NOW,
@@ -53,6 +45,10 @@ def cands(*blobs: bytes, source: str = "svc") -> list[Candidate]:
     return [Candidate.of(b, source) for b in blobs]
 
 
+def exhausted(sel: Selection, fetch_errors: tuple[str, ...] = ()) -> JoinOutcome:
+    return no_survivor_outcome(sel.seen, sel.discarded, sel.attempts, fetch_errors)
+
+
 def select(
     candidates: list[Candidate], payload: InvitePayload = PAYLOAD, now: int = NOW
 ) -> Selection:
@@ -67,7 +63,7 @@ def test_selects_highest_epoch_then_falls_through_in_order() -> None:
         seen.append(s.epoch)
         sel.reject(s)
     assert seen == [6, 5, 4, 3, 2, 1]
-    outcome = sel.exhausted()
+    outcome = exhausted(sel)
     assert isinstance(outcome, RejectedAfterForks)
     assert outcome.attempts == 6
 
@@ -131,18 +127,18 @@ def test_key_holder_forged_metadata_is_discarded() -> None:
     sel = select(cands(forged_epoch.to_bytes(), forged_digest.to_bytes()))
     assert sel.next() is None
     assert [d.reason for d in sel.discarded] == [Discard.METADATA_MISMATCH] * 2
-    assert isinstance(sel.exhausted(), NoValidCandidate)
+    assert isinstance(exhausted(sel), NoValidCandidate)
 
 
 def test_no_survivor_outcomes() -> None:
     gi = rine("rine-classic-epochs-e1")
-    assert isinstance(select([]).exhausted(("service-unreachable",)), NoCandidates)
+    assert isinstance(exhausted(select([]), ("service-unreachable",)), NoCandidates)
     expired = [seal_gi(gi, KEY, expires_at_ns=NOW - 1).to_bytes() for _ in range(3)]
-    out = select(cands(*expired)).exhausted()
+    out = exhausted(select(cands(*expired)))
     assert isinstance(out, AllExpired)
     assert out.count == 3
     other = [seal_gi(gi, os.urandom(32)).to_bytes() for _ in range(2)]
-    out2 = select(cands(*other)).exhausted()
+    out2 = exhausted(select(cands(*other)))
     assert isinstance(out2, AllUndecryptable)
     assert out2.count == 2
     assert out2.to_json()["outcome"] == "all-failed-aead"
@@ -203,27 +199,24 @@ def survivor_for(variant: str, payload: InvitePayload):  # type: ignore[no-untyp
 
 
 @pytest.mark.parametrize(
-    ("variant", "verdict", "outcome"),
+    ("variant", "verdict"),
     [
-        ("enabled", Precommit.OK, None),
-        ("revoked", Precommit.REVOKED, InviteRevoked),
-        ("campaign-over", Precommit.CAMPAIGN_OVER, CampaignOver),
-        ("rotated-key", Precommit.STALE_QR, StaleQr),
-        ("rotated-slot", Precommit.STALE_QR, StaleQr),
+        ("enabled", None),
+        ("revoked", PrecommitCode.SWITCH_OFF),
+        ("campaign-over", PrecommitCode.POLICY_EXPIRED),
+        ("rotated-key", PrecommitCode.STALE_QR),
+        ("rotated-slot", PrecommitCode.STALE_QR),
     ],
 )
-def test_precommit_from_group_info_policy(
-    variant: str, verdict: Precommit, outcome: type | None
-) -> None:
+def test_precommit_from_group_info_policy(variant: str, verdict: PrecommitCode | None) -> None:
     payload = fixture_payload()
     survivor = survivor_for(variant, payload)
     read = read_policy(survivor.view)
     assert read.source is PolicySource.GROUP_INFO
     assert read.policy is not None
-    got = precommit_decision(read.policy, payload, NOW)
-    assert got is verdict
-    result = precommit_outcome(got, read.policy, payload)
-    assert (result is None) if outcome is None else isinstance(result, outcome)
+    got = precommit_check(read.policy, payload, NOW)
+    assert got.code is verdict
+    assert got.ok is (verdict is None)
 
 
 def test_stale_qr_reports_which_coordinate_moved() -> None:
@@ -243,12 +236,11 @@ def test_max_uses_counts_tagged_members_like_validators() -> None:
     assert policy is not None
     assert policy.max_uses == 2
     slot = payload.external_group_id
-    assert precommit_decision(policy, payload, NOW, [slot, None, b"other-slot"]) is Precommit.OK
+    assert precommit_check(policy, payload, NOW, [slot, None, b"other-slot"]).ok
     tags = [slot, None, slot]
-    assert precommit_decision(policy, payload, NOW, tags) is Precommit.MAX_USES
-    out = precommit_outcome(Precommit.MAX_USES, policy, payload, tags)
-    assert isinstance(out, MaxUsesReached)
-    assert (out.uses, out.max_uses) == (2, 2)
+    out = precommit_check(policy, payload, NOW, tags)
+    assert out.code is PrecommitCode.MAX_USES_EXHAUSTED
+    assert (out.uses, policy.max_uses) == (2, 2)
 
 
 def test_policy_provider_is_used_only_without_app_data() -> None:
@@ -260,4 +252,4 @@ def test_policy_provider_is_used_only_without_app_data() -> None:
     plain = parse_group_info(rine("rine-classic-epochs-e1"))
     assert read_policy(plain, lambda view: policy).source is PolicySource.PROVIDER
     assert read_policy(plain).source is PolicySource.NONE
-    assert precommit_decision(policy, payload_for(policy), NOW) is Precommit.OK
+    assert precommit_check(policy, payload_for(policy), NOW).ok

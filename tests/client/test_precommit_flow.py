@@ -7,17 +7,12 @@ from __future__ import annotations
 import pytest
 
 from invitekit.client import InviteClient
-from invitekit.flows import check_invite, join_invite
-from invitekit.join import (
-    CampaignOver,
-    InviteRevoked,
-    JoinOutcome,
-    MaxUsesReached,
-    PolicySource,
-    ReadyToCommit,
-)
+from invitekit.drivers import check_invite, join_invite
+from invitekit.groupinfo_policy import PolicySource
+from invitekit.join import PrecommitAborted, ReadyToCommit
 from invitekit.mls import GroupInfoView
 from invitekit.payload import InvitePayload
+from invitekit.precommit import PrecommitCode
 
 from .conftest import ServiceProcess
 from .fixtures import fixture_key, fixture_slot, policy_gi, seal_gi
@@ -34,10 +29,10 @@ async def upload_variant(
 
 @pytest.mark.parametrize(
     ("variant", "expected"),
-    [("revoked", InviteRevoked), ("campaign-over", CampaignOver)],
+    [("revoked", PrecommitCode.SWITCH_OFF), ("campaign-over", PrecommitCode.POLICY_EXPIRED)],
 )
 async def test_policy_in_group_info_aborts_before_commit(
-    client: InviteClient, service: ServiceProcess, variant: str, expected: type[JoinOutcome]
+    client: InviteClient, service: ServiceProcess, variant: str, expected: PrecommitCode
 ) -> None:
     payload = await upload_variant(client, service, variant)
     calls: list[object] = []
@@ -50,7 +45,8 @@ async def test_policy_in_group_info_aborts_before_commit(
         return [service.url]
 
     outcome = await join_invite(payload, commit, client=client, resolver=resolver)  # type: ignore[arg-type]
-    assert isinstance(outcome, expected)
+    assert isinstance(outcome, PrecommitAborted)
+    assert outcome.code is expected
     assert calls == []
 
 
@@ -74,7 +70,8 @@ async def test_max_uses_from_membership_tags(client: InviteClient, service: Serv
         resolver=resolver,
         membership_tags=tags(2),  # type: ignore[arg-type]
     )
-    assert isinstance(full, MaxUsesReached)
+    assert isinstance(full, PrecommitAborted)
+    assert full.code is PrecommitCode.MAX_USES_EXHAUSTED
     assert (full.uses, full.max_uses) == (2, 2)
     room = await check_invite(
         payload,

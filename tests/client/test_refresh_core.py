@@ -7,22 +7,24 @@ import random
 
 import pytest
 
-from invitekit.blob import open_blob
-from invitekit.errors import PolicyNotEnabled
-from invitekit.join import Candidate
+from invitekit.blob import open_blob, parse_blob
+from invitekit.errors import InvalidSetting, PolicyNotEnabled
 from invitekit.mls import parse_group_info
+from invitekit.needs import Upload
 from invitekit.pointer import HttpsPointer, OpaquePointer
 from invitekit.policy import ExternalCommitPolicy, revoke
 from invitekit.refresh import (
     Backoff,
     BackstopAction,
     DeepAction,
+    RefreshMachine,
+    RefreshRole,
     backstop_decision,
-    committer_plan,
     deep_check_decision,
     member_state,
     refresh_targets,
 )
+from invitekit.selection import Candidate
 
 from .fixtures import NOW, enabled_policy, rine, seal_gi
 
@@ -46,23 +48,35 @@ def test_targets_put_the_scanned_slot_first_and_dedupe() -> None:
     )
 
 
-def test_committer_plan_seals_own_state_with_effective_expiry() -> None:
+def committer_upload(
+    gi: bytes, policy: ExternalCommitPolicy, *, first: tuple[str, ...] = ()
+) -> Upload:
+    machine = RefreshMachine(
+        RefreshRole.COMMITTER, gi, policy, NOW, NOW, first_services=first
+    )
+    need = machine.need
+    assert isinstance(need, Upload)
+    return need
+
+
+def test_committer_seals_own_state_with_effective_expiry() -> None:
     day = 86_400 * 10**9
     policy = enabled_policy(
         KEY, SLOT, expire_in_ns=day, expires_at_ns=NOW + 10 * day, refresh_pointers=(B,)
     )
     gi = rine("rine-classic-epochs-e3")
-    plan = committer_plan(gi, policy, NOW, first=[A])
-    assert plan.targets == (A, B)
-    assert plan.external_group_id == SLOT
-    assert plan.blob.epoch == 3
-    assert plan.blob.expires_at_ns == NOW + day
-    assert plan.blob.group_state_hash == parse_group_info(gi).digest
-    assert open_blob(plan.blob, KEY, NOW) == gi
-    other = committer_plan(gi, policy, NOW)
-    assert other.blob.nonce != plan.blob.nonce  # a fresh random nonce on every seal
+    upload = committer_upload(gi, policy, first=(A.url,))
+    assert upload.services == (A.url, B.url)
+    assert upload.external_group_id == SLOT
+    blob = parse_blob(upload.body).blob
+    assert blob.epoch == 3
+    assert blob.expires_at_ns == NOW + day
+    assert blob.group_state_hash == parse_group_info(gi).digest
+    assert open_blob(blob, KEY, NOW) == gi
+    other = parse_blob(committer_upload(gi, policy).body).blob
+    assert other.nonce != blob.nonce  # a fresh random nonce on every seal
     with pytest.raises(PolicyNotEnabled):
-        committer_plan(gi, revoke(policy), NOW)
+        committer_upload(gi, revoke(policy))
 
 
 def test_backstop_stands_down_only_when_present() -> None:
@@ -80,8 +94,10 @@ def test_backoff_is_bounded_jittered_and_reproducible() -> None:
     assert all(0 <= d < cap for d, cap in zip(one[1:], (1.0, 2.0, 3.0), strict=True))
     spread = {round(Backoff().initial_delay(random.Random(s).random), 3) for s in range(50)}
     assert len(spread) > 40  # members do not all wake together
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidSetting):
         Backoff(attempts=0)
+    with pytest.raises(ValueError):  # InvalidSetting is also a ValueError
+        Backoff(base_s=-1.0)
 
 
 def test_member_state_is_the_local_pair() -> None:

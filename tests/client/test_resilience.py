@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from invitekit.client import FetchPolicy, InviteClient
-from invitekit.flows import Joined, join_invite
-from invitekit.join import NoCandidates
+from invitekit.drivers import join_invite
+from invitekit.join import Joined, NoCandidates
 from invitekit.pointer import HttpsPointer
 
 from .conftest import ServiceProcess
@@ -165,7 +165,7 @@ async def test_cross_origin_redirect_is_refused(
 async def test_backstop_retries_are_bounded_with_backoff(
     world: World, client: InviteClient, start_service: Callable[..., ServiceProcess]
 ) -> None:
-    from invitekit.flows import backstop_refresh, committer_refresh
+    from invitekit.drivers import backstop_refresh, committer_refresh
     from invitekit.refresh import Backoff
 
     up, down = start_service("up"), start_service("down")
@@ -184,7 +184,7 @@ async def test_backstop_retries_are_bounded_with_backoff(
         world.policy,
         world.epoch_started_at_ns,
         resolver=sc.resolver,
-        rng=draws.__next__,
+        random_unit=draws.__next__,
         sleep=sleep,
         backoff=backoff,
     )
@@ -193,6 +193,6 @@ async def test_backstop_retries_are_bounded_with_backoff(
     assert sleeps == [10.0, 0.5, 1.0]
     # Opaque refresh pointers without a resolver are skipped, never fatal.
     partial = await committer_refresh(
-        client, world.group_info(), world.policy, world.epoch_started_at_ns, first_urls=[up.url]
+        client, world.group_info(), world.policy, world.epoch_started_at_ns, first_services=[up.url]
     )
     assert [t.action for t in partial.targets] == ["uploaded", "skipped", "skipped"]

@@ -16,19 +16,23 @@ from collections.abc import Callable
 
 from invitekit.blob import EncryptedBlob, parse_blob
 from invitekit.client import InviteClient, SlotKind
-from invitekit.flows import Joined, JoinOptions, backstop_refresh, deep_check, join_invite
+from invitekit.drivers import backstop_refresh, deep_check, join_invite
 from invitekit.join import (
     AllExpired,
     AllUndecryptable,
     Discard,
+    Joined,
+    JoinOptions,
     NoCandidates,
+    PrecommitAborted,
     ReadyToCommit,
     RejectedAfterForks,
-    StaleQr,
 )
 from invitekit.mls import parse_group_info
 from invitekit.payload import InvitePayload
 from invitekit.policy import rotate
+from invitekit.precommit import PrecommitCode
+from invitekit.refresh import SkipReason
 
 from .conftest import ServiceProcess
 from .fixtures import fixture_key, fixture_slot, policy_gi, seal_gi
@@ -160,8 +164,8 @@ async def test_xip_07_stale_qr_detected_pre_commit_from_group_info_policy(
             return [url]
 
         outcome = await join_invite(qr, commit, client=client, resolver=resolver)  # type: ignore[arg-type]
-        assert isinstance(outcome, StaleQr)
-        assert outcome.detected == "pre-commit"
+        assert isinstance(outcome, PrecommitAborted)  # detected pre-commit, by definition
+        assert outcome.code is PrecommitCode.STALE_QR
         assert not outcome.key_matches
         assert outcome.group_id_matches is id_matches
     assert published == []
@@ -180,7 +184,7 @@ async def test_xip_07_stale_qr_race_skips_refresh(
         "alice", after_publish=lambda: world.change_policy(rotate(world.policy, new_slot=True))
     )
     assert isinstance(outcome, Joined)
-    assert outcome.refresh_skipped == "stale-qr"
+    assert outcome.refresh_skipped is SkipReason.STALE_QR
     assert outcome.refresh == ()
     assert "alice" in world.members
     assert await slot_count(client, service.url, slot, SlotKind.LANE, key) == before
@@ -335,14 +339,14 @@ async def test_xip_23_member_driven_refresh(
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    rng = iter([0.25] * 100).__next__
+    random_unit = iter([0.25] * 100).__next__
     report = await backstop_refresh(  # alice, a non-admin member, on her slow timer
         client,
         world.group_info("alice"),
         world.policy,
         world.epoch_started_at_ns,
         resolver=sc.resolver,
-        rng=rng,
+        random_unit=random_unit,
         sleep=sleep,
     )
     assert [t.action for t in report.targets] == ["uploaded", "uploaded"]

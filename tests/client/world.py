@@ -7,7 +7,7 @@ sees when its external commit loses. Epoch start times are the publish timestamp
 
 rine groups carry no XMTP app_data_dictionary, so the group's EXTERNAL_COMMIT_POLICY lives
 in ``World`` (per epoch: what the group state would say at that epoch) and reaches the
-flows through the caller-supplied policy provider and ``CommitAccepted.policy``.
+join machine through the caller-supplied policy provider and ``CommitAccepted.policy``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import rine_mls
 
-from invitekit.flows import CommitAccepted, CommitFn, CommitRejected, CommitReport
+from invitekit.drivers import CommitFn
 from invitekit.join import Survivor
 from invitekit.mls import GroupInfoView
+from invitekit.needs import CommitAccepted, CommitRejected, CommitReport
 from invitekit.policy import ExternalCommitPolicy
 
 SUITE = rine_mls.CIPHER_SUITE_CLASSICAL

@@ -1,5 +1,5 @@
 """app_data_dictionary + EXTERNAL_COMMIT_POLICY in real ts-mls GroupInfos, and the XIP's
-pre-commit checks."""
+pre-commit check (invitekit.precommit) over the policy read from them."""
 
 from __future__ import annotations
 
@@ -7,21 +7,19 @@ import json
 
 import pytest
 
+from invitekit.groupinfo_policy import PolicySource, external_commit_policy, read_policy
 from invitekit.mls import (
-    EXTERNAL_COMMIT_POLICY_COMPONENT,
-    PrecommitProblem,
     VerifyLevel,
     build_app_data_dictionary,
     component,
     decode_app_data_dictionary,
-    external_commit_policy,
     parse_group_info,
-    precommit_check,
 )
 from invitekit.mls.errors import InvalidAppData
 from invitekit.mls.schema import EXTENSION_APP_DATA_DICTIONARY, Extension
 from invitekit.payload import InvitePayload
 from invitekit.policy import COMPONENT_ID, ExternalCommitPolicy, revoke
+from invitekit.precommit import PrecommitCode, precommit_check
 
 from .conftest import FIXTURES, by_name, rebuild, rine_key
 
@@ -31,8 +29,8 @@ SLOT = bytes.fromhex(POLICY["external_group_id_hex"])
 NOW = 1_800_000_000 * 10**9
 
 
-def test_component_id_agrees_with_wire_core() -> None:
-    assert EXTERNAL_COMMIT_POLICY_COMPONENT == COMPONENT_ID == 0x800C
+def test_component_id_is_the_xips() -> None:
+    assert COMPONENT_ID == 0x800C
 
 
 def test_ts_mls_group_info_carries_the_policy() -> None:
@@ -51,28 +49,31 @@ def test_ts_mls_group_info_carries_the_policy() -> None:
 
 
 def test_precommit_ok_and_each_problem() -> None:
-    app = parse_group_info(by_name("tsmls-small").data).app_data
+    read = read_policy(parse_group_info(by_name("tsmls-small").data))
+    assert read.source is PolicySource.GROUP_INFO
+    policy = read.policy
+    assert policy is not None
     good = InvitePayload(SLOT, KEY)
-    assert precommit_check(app, good, NOW, tagged_members=0).ok
-    assert precommit_check(app, good, NOW, tagged_members=4).ok
-    assert precommit_check(app, good, NOW, tagged_members=5).problems == (
-        PrecommitProblem.MAX_USES_EXHAUSTED,
-    )
+    assert precommit_check(policy, good, NOW, [SLOT] * 0).ok
+    assert precommit_check(policy, good, NOW, [SLOT] * 4).ok
+    assert precommit_check(policy, good, NOW, [SLOT] * 5).code is PrecommitCode.MAX_USES_EXHAUSTED
     late = POLICY["expires_at_ns"]
-    assert precommit_check(app, good, late, tagged_members=0).problems == (
-        PrecommitProblem.EXPIRED,
-    )
+    assert precommit_check(policy, good, late).code is PrecommitCode.POLICY_EXPIRED
+    assert precommit_check(policy, good, late - 1).ok
     stale_slot = InvitePayload(b"\x01" * 16, KEY)
-    assert precommit_check(app, stale_slot, NOW, tagged_members=0).problems == (
-        PrecommitProblem.STALE_GROUP_ID,
-    )
+    slot_check = precommit_check(policy, stale_slot, NOW)
+    assert slot_check.code is PrecommitCode.STALE_QR
+    assert (slot_check.stale.group_id_matches, slot_check.stale.key_matches) == (False, True)
     stale_key = InvitePayload(SLOT, b"\x02" * 32)
-    assert precommit_check(app, stale_key, NOW, tagged_members=0).problems == (
-        PrecommitProblem.STALE_KEY,
+    key_check = precommit_check(policy, stale_key, NOW)
+    assert key_check.code is PrecommitCode.STALE_QR
+    assert (key_check.stale.group_id_matches, key_check.stale.key_matches) == (True, False)
+    # No dictionary at all: no policy is known (the check cannot run) ...
+    assert read_policy(parse_group_info(by_name("rine-classic-small").data)).source is (
+        PolicySource.NONE
     )
-    assert precommit_check(None, good, NOW, tagged_members=0).problems == (
-        PrecommitProblem.NO_POLICY,
-    )
+    # ... while a dictionary without the component means external commits are off.
+    assert external_commit_policy(build_app_data_dictionary({0x0001: b"\x00"})) is None
 
 
 def test_switch_off_policy_in_a_resigned_group_info() -> None:
@@ -89,8 +90,11 @@ def test_switch_off_policy_in_a_resigned_group_info() -> None:
     data = rebuild(view, rine_key("rine-classic-small/creator"), extensions=(ext,))
     resigned = parse_group_info(data)
     resigned.verify(VerifyLevel.SIGNATURE)  # context changed but the signature is fresh
-    result = precommit_check(resigned.app_data, InvitePayload(SLOT, KEY), NOW, tagged_members=0)
-    assert result.problems == (PrecommitProblem.SWITCH_OFF,)
+    read = read_policy(resigned)
+    assert read.source is PolicySource.GROUP_INFO
+    assert read.policy is not None
+    result = precommit_check(read.policy, InvitePayload(SLOT, KEY), NOW)
+    assert result.code is PrecommitCode.SWITCH_OFF
     assert resigned.digest != view.digest
 
 

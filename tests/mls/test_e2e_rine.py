@@ -10,9 +10,9 @@ import pytest
 rine_mls = pytest.importorskip("rine_mls")
 
 from invitekit.mls import VerifyLevel  # noqa: E402
-from invitekit.mls.sealing import open_and_verify, seal_group_info  # noqa: E402
 from invitekit.payload import decode_payload  # noqa: E402
 from invitekit.policy import enable  # noqa: E402
+from invitekit.sealing import open_and_verify, seal_group_info  # noqa: E402
 
 NOW = 1_800_000_000 * 10**9
 

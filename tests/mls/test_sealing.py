@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from invitekit.blob import EncryptedBlob, parse_blob, seal
-from invitekit.errors import BlobExpired, DecryptionFailed, PolicyNotEnabled
+from invitekit.errors import (
+    BlobExpired,
+    BlobGroupInfoMismatch,
+    DecryptionFailed,
+    PolicyNotEnabled,
+)
 from invitekit.mls import VerifyLevel, parse_group_info
-from invitekit.mls.errors import BlobGroupInfoMismatch, SignatureInvalid
-from invitekit.mls.sealing import open_and_verify, seal_group_info
+from invitekit.mls.errors import SignatureInvalid
 from invitekit.policy import ExternalCommitPolicy, enable
+from invitekit.sealing import open_and_verify, seal_group_info
 
 from .conftest import by_name
 
@@ -45,7 +50,7 @@ def test_seal_then_open_round_trip(name: str) -> None:
 
 def test_seal_uses_injected_nonce_and_refuses_disabled_policy() -> None:
     data = by_name("rine-classic-small").data
-    blob = seal_group_info(data, policy(), NOW, rng=counter_rng)
+    blob = seal_group_info(data, policy(), NOW, random_bytes=counter_rng)
     assert blob.nonce == bytes(range(12))
     with pytest.raises(PolicyNotEnabled):
         seal_group_info(data, ExternalCommitPolicy(), NOW)

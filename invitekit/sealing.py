@@ -14,15 +14,14 @@ the metadata) and reports it in :attr:`OpenedGroupInfo.digest_verified`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from ..blob import EncryptedBlob, NonceSource, open_blob, parse_blob, seal
-from ..errors import PolicyNotEnabled
-from ..payload import InvitePayload
-from ..policy import ExternalCommitPolicy
+from .blob import EncryptedBlob, open_blob, parse_blob, seal
 from .errors import BlobGroupInfoMismatch
-from .groupinfo import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel, parse_group_info
+from .mls import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel, parse_group_info
+from .payload import InvitePayload
+from .policy import ExternalCommitPolicy, active_invite
+from .sources import RandomBytes, os_random_bytes
 
 
 def seal_group_info(
@@ -30,7 +29,7 @@ def seal_group_info(
     policy: ExternalCommitPolicy,
     epoch_started_at_ns: int,
     *,
-    rng: NonceSource | None = None,
+    random_bytes: RandomBytes = os_random_bytes,
     verify: VerifyLevel = VerifyLevel.TREE,
     options: ParseOptions = DEFAULT_OPTIONS,
 ) -> EncryptedBlob:
@@ -38,19 +37,19 @@ def seal_group_info(
 
     The GroupInfo is verified up to ``verify`` first (a sealer never uploads what a joiner
     would reject). ``expires_at_ns`` is ``policy.effective_expiry(epoch_started_at_ns)``.
-    ``rng`` supplies the 12-byte nonce (the OS CSPRNG unless a test injects one).
+    ``random_bytes`` supplies the 12-byte nonce (the OS CSPRNG unless a test injects one).
+    Raises :class:`~invitekit.errors.PolicyNotEnabled` without an active invite.
     """
-    if not policy.allow_external_commit or policy.symmetric_key is None:
-        raise PolicyNotEnabled("cannot seal a GroupInfo under a disabled policy")
+    invite = active_invite(policy, "seal a GroupInfo")
     view = parse_group_info(group_info, options)
     view.verify(verify)
     return seal(
         bytes(group_info),
-        policy.symmetric_key,
+        invite.symmetric_key,
         epoch=view.epoch,
         group_state_hash=view.digest,
         expires_at_ns=policy.effective_expiry(epoch_started_at_ns),
-        nonce_source=rng or os.urandom,
+        random_bytes=random_bytes,
     )
 
 
@@ -112,3 +111,6 @@ def open_and_verify(
             "dialect); accepted unverified because accept_epoch_authenticator_digest=True"
         ),
     )
+
+
+__all__ = ["OpenedGroupInfo", "open_and_verify", "seal_group_info"]

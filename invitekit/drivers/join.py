@@ -1,0 +1,69 @@
+"""The join driver: :func:`join_invite` (XIP steps 1–10) and :func:`check_invite` (1–6).
+
+Both build the same :class:`~invitekit.join.JoinMachine`; they differ only in its mode.
+The clock is read once per call (the machine's clock rule).
+"""
+
+from __future__ import annotations
+
+from ..client import InviteClient
+from ..groupinfo_policy import MembershipTags, PolicyProvider
+from ..join import JoinMachine, JoinMode, JoinOptions, JoinOutcome
+from ..link import as_payload
+from ..payload import InvitePayload
+from ..sources import Clock, RandomBytes, os_random_bytes, system_clock
+from .io import CommitFn, NeedPerformer, Resolver, drive
+
+
+async def check_invite(
+    invite: str | bytes | InvitePayload,
+    *,
+    client: InviteClient,
+    resolver: Resolver | None = None,
+    policy_provider: PolicyProvider | None = None,
+    membership_tags: MembershipTags | None = None,
+    clock: Clock = system_clock,
+    options: JoinOptions = JoinOptions(),  # noqa: B008 - frozen value
+) -> JoinOutcome:
+    """What would a joiner get? The join up to, not including, the commit."""
+    machine = JoinMachine(
+        as_payload(invite),
+        clock(),
+        mode=JoinMode.CHECK,
+        options=options,
+        policy_provider=policy_provider,
+        membership_tags=membership_tags,
+    )
+    return await drive(machine, NeedPerformer(client, resolver))
+
+
+async def join_invite(
+    invite: str | bytes | InvitePayload,
+    commit: CommitFn,
+    *,
+    client: InviteClient,
+    resolver: Resolver | None = None,
+    policy_provider: PolicyProvider | None = None,
+    membership_tags: MembershipTags | None = None,
+    clock: Clock = system_clock,
+    options: JoinOptions = JoinOptions(),  # noqa: B008 - frozen value
+    random_bytes: RandomBytes = os_random_bytes,
+) -> JoinOutcome:
+    """XIP-82 join steps 1–10; never publishes a commit step 6 predicts doomed.
+
+    ``commit`` builds and publishes the external commit (steps 7–8); an exception it raises
+    propagates (the flow cannot tell whether anything was published).
+    """
+    machine = JoinMachine(
+        as_payload(invite),
+        clock(),
+        mode=JoinMode.JOIN,
+        options=options,
+        policy_provider=policy_provider,
+        membership_tags=membership_tags,
+        random_bytes=random_bytes,
+    )
+    return await drive(machine, NeedPerformer(client, resolver, commit=commit))
+
+
+__all__ = ["check_invite", "join_invite"]

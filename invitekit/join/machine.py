@@ -1,0 +1,207 @@
+"""The XIP-82 join flow as one sans-IO machine (steps 1–10); ``join-check`` is steps 1–6.
+
+:class:`JoinMachine` owns every transition. It asks its driver for exactly three kinds of
+I/O, in this order, and decides everything else itself:
+
+1. :class:`~invitekit.needs.FetchCandidates` — resolve the payload's service pointer and
+   fetch the slot's candidates (steps 1–2);
+2. :class:`~invitekit.needs.Commit` — build and publish the external commit from a
+   verified GroupInfo that passed step 6 (steps 7–8); a
+   :class:`~invitekit.needs.CommitRejected` answer falls through to the next survivor
+   (step 5), at most ``max_commit_attempts`` times;
+3. the committer refresh of step 10 (:class:`~invitekit.needs.ResolveTargets` for opaque
+   refresh pointers, then one :class:`~invitekit.needs.Upload`), only when step 9's
+   stale-QR check passes on the committed state's policy.
+
+In :attr:`JoinMode.CHECK` the machine stops where it would ask for the commit and finishes
+with :class:`ReadyToCommit`.
+
+**The clock rule** (one for join and check alike): the driver reads its clock once, when
+it builds the machine; every time comparison of the flow — blob expiry (step 3.2), the
+GroupInfo's open, the policy's ``expires_at_ns`` (step 6) — uses
+:func:`check_instant` ``= now_ns + options.expiry_margin_ns``. The margin (default 0) lets
+a joiner whose clock may lag the delivery service treat bounds as reached early (the XIP's
+"MAY subtract a small margin" — adding to ``now`` is the same thing).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from ..errors import InvalidSetting
+from ..groupinfo_policy import MembershipTags, PolicyProvider, PolicyRead, read_policy
+from ..mls import GroupInfoView, VerifyLevel, parse_group_info
+from ..needs import Commit, CommitRejected, FetchCandidates, Machine, Steps, ask
+from ..payload import InvitePayload
+from ..policy import ExternalCommitPolicy
+from ..precommit import precommit_check, stale_qr
+from ..refresh import SkipReason, committer_steps
+from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES, Selection, triage
+from ..sources import RandomBytes, os_random_bytes
+from .outcomes import (
+    Joined,
+    JoinOutcome,
+    PrecommitAborted,
+    ReadyToCommit,
+    no_survivor_outcome,
+)
+
+
+class JoinMode(enum.StrEnum):
+    """How far the machine goes."""
+
+    JOIN = "join"  # steps 1–10
+    CHECK = "check"  # steps 1–6: stop before the commit
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOptions:
+    """Knobs of the join flow; the defaults follow the XIP's recommendations."""
+
+    level: VerifyLevel = VerifyLevel.TREE
+    #: Candidates processed per (service, kind) fetch.
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    #: Added to ``now_ns`` for every time comparison (see the clock rule).
+    expiry_margin_ns: int = 0
+    fetch_kinds: tuple[str, ...] = ("lane", "open")
+    upload_kinds: tuple[str, ...] = ("lane",)
+    accept_epoch_authenticator_digest: bool = False
+    #: Upper bound on commits tried before giving up (each one is published).
+    max_commit_attempts: int = 8
+
+    def __post_init__(self) -> None:
+        if min(self.max_candidates, self.max_blob_bytes, self.max_commit_attempts) < 1:
+            raise InvalidSetting("join caps must be at least 1")
+        if self.expiry_margin_ns < 0:
+            raise InvalidSetting("expiry_margin_ns must be non-negative")
+
+
+def check_instant(now_ns: int, options: JoinOptions) -> int:
+    """The one instant every time comparison of a join or a check uses."""
+    return now_ns + options.expiry_margin_ns
+
+
+class JoinMachine(Machine[JoinOutcome]):
+    """XIP-82 join (or ``join-check``) for one payload; see the module docstring.
+
+    ``policy_provider`` supplies the policy of GroupInfos without AppData;
+    ``membership_tags`` reads a GroupInfo's GROUP_MEMBERSHIP tags for the ``max_uses``
+    count; ``random_bytes`` draws the refreshed blob's nonce.
+    """
+
+    def __init__(
+        self,
+        payload: InvitePayload,
+        now_ns: int,
+        *,
+        mode: JoinMode = JoinMode.JOIN,
+        options: JoinOptions = JoinOptions(),
+        policy_provider: PolicyProvider | None = None,
+        membership_tags: MembershipTags | None = None,
+        random_bytes: RandomBytes = os_random_bytes,
+    ) -> None:
+        self.payload = payload
+        self.mode = mode
+        self.options = options
+        self.at_ns = check_instant(now_ns, options)
+        self._provider = policy_provider
+        self._tags = membership_tags
+        self._random_bytes = random_bytes
+        self.selection: Selection | None = None
+        super().__init__(self._run())
+
+    def _run(self) -> Steps[JoinOutcome]:
+        payload, options = self.payload, self.options
+        fetched = yield from ask(
+            FetchCandidates(
+                payload.service_pointer,
+                payload.external_group_id,
+                payload.symmetric_key,
+                options.fetch_kinds,
+                options.max_candidates,
+            )
+        )
+        triaged = triage(  # step 3.1-3.3; the candidate cap is per (service, kind) fetch
+            fetched.candidates,
+            payload,
+            self.at_ns,
+            max_candidates=options.max_candidates * max(1, fetched.fetches),
+            max_blob_bytes=options.max_blob_bytes,
+        )
+        selection = self.selection = Selection(  # steps 3.4-3.5 and 5, lazily
+            payload,
+            triaged,
+            self.at_ns,
+            level=options.level,
+            accept_epoch_authenticator_digest=options.accept_epoch_authenticator_digest,
+        )
+        while True:
+            survivor = selection.next()
+            if survivor is None or selection.attempts >= options.max_commit_attempts:
+                return no_survivor_outcome(
+                    selection.seen, selection.discarded, selection.attempts, fetched.errors
+                )
+            read = read_policy(survivor.view, self._provider)
+            aborted = self._precommit(read, survivor.view)
+            if aborted is not None:
+                return aborted
+            if self.mode is JoinMode.CHECK:
+                return ReadyToCommit(
+                    survivor=survivor,
+                    policy_source=read.source,
+                    discarded=tuple(selection.discarded),
+                )
+            report = yield from ask(Commit(survivor))
+            if isinstance(report, CommitRejected):
+                selection.reject(survivor, report.reason)
+                continue
+            break
+        # step 9 on the committed state, then step 10
+        view = parse_group_info(report.group_info)
+        new_policy: ExternalCommitPolicy | None = report.policy
+        read = read_policy(view, lambda _view: new_policy)
+        if read.policy is None:
+            read = read_policy(view, self._provider)
+        joined = Joined(
+            epoch=view.epoch,
+            attempts=selection.attempts + 1,
+            policy_source=read.source,
+            discarded=tuple(selection.discarded),
+        )
+        if read.policy is None:
+            return replace(joined, refresh_skipped=SkipReason.NO_POLICY)
+        check = stale_qr(read.policy, payload)
+        if not check.ok:
+            return replace(joined, refresh_skipped=SkipReason.STALE_QR, stale_check=check)
+        refresh = yield from committer_steps(
+            report.group_info,
+            read.policy,
+            report.epoch_started_at_ns,
+            first_services=fetched.services,
+            kinds=options.upload_kinds,
+            random_bytes=self._random_bytes,
+        )
+        return replace(joined, refresh=refresh.uploads, stale_check=check)
+
+    def _precommit(self, read: PolicyRead, view: GroupInfoView) -> PrecommitAborted | None:
+        """Step 6 against the selected GroupInfo's policy (skipped when none is known)."""
+        if read.policy is None:
+            return None
+        tags = list(self._tags(view)) if self._tags is not None else []
+        verdict = precommit_check(read.policy, self.payload, self.at_ns, tags)
+        if verdict.code is None:
+            return None
+        return PrecommitAborted(
+            code=verdict.code,
+            epoch=view.epoch,
+            expires_at_ns=read.policy.expires_at_ns,
+            max_uses=read.policy.max_uses,
+            uses=verdict.uses,
+            group_id_matches=verdict.stale.group_id_matches,
+            key_matches=verdict.stale.key_matches,
+        )
+
+
+__all__ = ["JoinMachine", "JoinMode", "JoinOptions", "check_instant"]

@@ -1,0 +1,314 @@
+"""What the sans-IO join and refresh machines ask their driver for, and what they accept back.
+
+A machine never performs I/O. It exposes one :class:`Need` at a time (``machine.need``);
+the driver performs it and answers with :meth:`Machine.send`. Each need names the result
+types it accepts (:meth:`Need.accept`); any other answer is a
+:class:`~invitekit.errors.FlowStateError` and leaves the machine unchanged. The machine
+ends on :class:`Finished`, which carries its typed outcome.
+
+The transitions themselves live in one generator per machine (``yield from ask(need)``
+suspends it until the driver answers), so a machine's whole control flow — order,
+retries, fall-through — reads top to bottom in one function, and every decision on the
+way is a pure function of the core.
+
+Slot kinds are carried as their string values (``"lane"``, ``"open"``): the core does not
+import the HTTP protocol layer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from .errors import FlowStateError
+from .pointer import OpaquePointer, ServicePointer
+from .policy import ExternalCommitPolicy
+from .selection import Candidate, Survivor
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Phase(enum.StrEnum):
+    """The machine's state, named after what it waits for."""
+
+    FETCH = "fetch"  # candidates from the invite's services
+    COMMIT = "commit"  # the caller's external commit
+    RESOLVE = "resolve"  # base URLs for opaque refresh pointers
+    WAIT = "wait"  # a jitter or backoff delay
+    CHECK = "check"  # an existence query
+    UPLOAD = "upload"  # uploads of a sealed blob
+    DONE = "done"  # finished: see Finished.outcome
+
+
+class UploadOutcome(Protocol):
+    """What a driver reports per upload (the client's ``UploadResult`` satisfies it)."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def retryable(self) -> bool: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Need(Generic[R]):
+    """A request for I/O. ``accepts`` lists the result types a driver may answer with."""
+
+    phase: ClassVar[Phase]
+    accepts: ClassVar[tuple[type, ...]]
+
+    def accept(self, result: object) -> R:
+        """``result`` typed as this need's answer; FlowStateError for anything else."""
+        if not isinstance(result, self.accepts):
+            wanted = " or ".join(t.__name__ for t in self.accepts)
+            raise FlowStateError(
+                f"{type(self).__name__} needs {wanted}, got {type(result).__name__}"
+            )
+        return result  # type: ignore[return-value]
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CandidatesFetched:
+    """Candidates merged across services; ``fetches`` counts the (service, kind) requests."""
+
+    candidates: tuple[Candidate, ...]
+    services: tuple[str, ...]
+    errors: tuple[str, ...] = ()
+    fetches: int = 1
+
+
+@dataclass(frozen=True)
+class CommitAccepted:
+    """The external commit merged.
+
+    ``group_info``: the joiner's re-exported GroupInfo at the new epoch (with ratchet tree
+    and external_pub). ``epoch_started_at_ns``: the delivery-service timestamp of the
+    commit (the effective expiry's epoch start). ``policy``: the new state's policy, for
+    groups whose GroupInfo carries no app_data_dictionary.
+    """
+
+    group_info: bytes = field(repr=False)
+    epoch_started_at_ns: int
+    policy: ExternalCommitPolicy | None = None
+
+
+@dataclass(frozen=True)
+class CommitRejected:
+    """The group refused the commit (a losing fork, a stale epoch, a validator check)."""
+
+    reason: str = "commit-rejected"
+
+
+CommitReport = CommitAccepted | CommitRejected
+
+
+@dataclass(frozen=True)
+class TargetsResolved:
+    """Base URLs the opaque pointers resolved to; ``unresolved``: those nobody could resolve."""
+
+    services: tuple[str, ...]
+    unresolved: tuple[OpaquePointer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Slept:
+    """The requested delay has passed."""
+
+
+@dataclass(frozen=True)
+class Existence:
+    """An existence query's answer; ``present`` is None when the query failed."""
+
+    present: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SlotFetched:
+    """One service's candidates for one slot kind, or the error code why there are none."""
+
+    candidates: tuple[Candidate, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """One result per (service, kind) the upload went to."""
+
+    results: tuple[UploadOutcome, ...]
+
+
+# --- needs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchCandidates(Need[CandidatesFetched]):
+    """Join step 1–2: resolve ``pointer`` to services, fetch the slot's candidates from each."""
+
+    phase: ClassVar[Phase] = Phase.FETCH
+    accepts: ClassVar[tuple[type, ...]] = (CandidatesFetched,)
+    pointer: ServicePointer | None
+    external_group_id: bytes
+    symmetric_key: bytes = field(repr=False)
+    kinds: tuple[str, ...]
+    max_candidates: int
+
+
+@dataclass(frozen=True)
+class Commit(Need[CommitReport]):
+    """Join steps 7–8: build and publish the external commit from ``survivor``."""
+
+    phase: ClassVar[Phase] = Phase.COMMIT
+    accepts: ClassVar[tuple[type, ...]] = (CommitAccepted, CommitRejected)
+    survivor: Survivor
+
+
+@dataclass(frozen=True)
+class ResolveTargets(Need[TargetsResolved]):
+    """Resolve opaque refresh pointers to base URLs (the application's resolver)."""
+
+    phase: ClassVar[Phase] = Phase.RESOLVE
+    accepts: ClassVar[tuple[type, ...]] = (TargetsResolved,)
+    pointers: tuple[OpaquePointer, ...]
+
+
+@dataclass(frozen=True)
+class Wait(Need[Slept]):
+    """Sleep ``seconds`` (jitter before a backstop pass, backoff before a retry)."""
+
+    phase: ClassVar[Phase] = Phase.WAIT
+    accepts: ClassVar[tuple[type, ...]] = (Slept,)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckExists(Need[Existence]):
+    """Existence query: does ``service``'s slot hold a blob advertising (epoch, digest)?"""
+
+    phase: ClassVar[Phase] = Phase.CHECK
+    accepts: ClassVar[tuple[type, ...]] = (Existence,)
+    service: str
+    kind: str
+    external_group_id: bytes
+    symmetric_key: bytes = field(repr=False)
+    epoch: int
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class FetchSlot(Need[SlotFetched]):
+    """Fetch one service's candidates for one slot kind (the deep check)."""
+
+    phase: ClassVar[Phase] = Phase.FETCH
+    accepts: ClassVar[tuple[type, ...]] = (SlotFetched,)
+    service: str
+    kind: str
+    external_group_id: bytes
+    symmetric_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Upload(Need[Uploaded]):
+    """Upload ``body`` to every (service, kind) pair, all at once."""
+
+    phase: ClassVar[Phase] = Phase.UPLOAD
+    accepts: ClassVar[tuple[type, ...]] = (Uploaded,)
+    services: tuple[str, ...]
+    kinds: tuple[str, ...]
+    external_group_id: bytes
+    symmetric_key: bytes = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Finished(Generic[T]):
+    """The machine is done; ``outcome`` is its typed result."""
+
+    phase: ClassVar[Phase] = Phase.DONE
+    outcome: T
+
+
+Steps = Generator[Need[Any], object, T]
+
+
+def ask(need: Need[R]) -> Generator[Need[Any], object, R]:
+    """Suspend the machine on ``need``; resume with the driver's (type-checked) answer."""
+    result = yield need
+    return need.accept(result)
+
+
+class Machine(Generic[T]):
+    """Drives a machine's step generator: one :attr:`need` at a time, :meth:`send` answers."""
+
+    def __init__(self, steps: Steps[T]) -> None:
+        self._steps = steps
+        self._need: Need[Any] | Finished[T] = self._resume(None)
+
+    @property
+    def need(self) -> Need[Any] | Finished[T]:
+        """What the machine waits for now (a :class:`Finished` once done)."""
+        return self._need
+
+    @property
+    def phase(self) -> Phase:
+        """The current state."""
+        return self._need.phase
+
+    @property
+    def outcome(self) -> T:
+        """The result; FlowStateError until the machine has finished."""
+        if not isinstance(self._need, Finished):
+            raise FlowStateError(f"the machine still waits for {type(self._need).__name__}")
+        return self._need.outcome
+
+    def send(self, result: object) -> Need[Any] | Finished[T]:
+        """Answer the current need; returns the next one."""
+        need = self._need
+        if isinstance(need, Finished):
+            raise FlowStateError("the machine has finished; it takes no more results")
+        need.accept(result)
+        self._need = self._resume(result)
+        return self._need
+
+    def _resume(self, result: object) -> Need[Any] | Finished[T]:
+        try:
+            return self._steps.send(result)
+        except StopIteration as stop:
+            return Finished(stop.value)
+
+
+__all__ = [
+    "CandidatesFetched",
+    "CheckExists",
+    "Commit",
+    "CommitAccepted",
+    "CommitRejected",
+    "CommitReport",
+    "Existence",
+    "FetchCandidates",
+    "FetchSlot",
+    "Finished",
+    "Machine",
+    "Need",
+    "Phase",
+    "ResolveTargets",
+    "Slept",
+    "SlotFetched",
+    "Steps",
+    "TargetsResolved",
+    "Upload",
+    "UploadOutcome",
+    "Uploaded",
+    "Wait",
+    "ask",
+]

@@ -1,0 +1,68 @@
+"""The curated public API: ``invitekit.__all__`` and every public module's ``__all__``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import invitekit
+from invitekit.errors import InviteKitError
+
+#: What a user needs from ``import invitekit`` (a floor: removing one is an API break).
+REQUIRED = {
+    "InvitePayload", "ExternalCommitPolicy", "EncryptedBlob", "BlobKey", "seal", "open_blob",
+    "parse_blob", "make_link", "parse_invite_text", "as_payload", "qr_for_link", "enable",
+    "rotate", "revoke", "parse_policy_entry", "seal_group_info", "open_and_verify",
+    "join_invite", "check_invite", "committer_refresh", "backstop_refresh", "deep_check",
+    "JoinMachine", "RefreshMachine", "JoinOutcome", "Joined", "ReadyToCommit",
+    "PrecommitAborted", "PrecommitCode", "precommit_check", "InviteKitError", "MlsError",
+    "InviteClient", "CommitAccepted", "CommitRejected",
+}
+
+
+#: Generated protobuf code, and the client package (its contract is tested with it).
+_ELSEWHERE = {"proto", "client"}
+
+
+def public_modules() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(invitekit.__path__, "invitekit."):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts) or parts[1] in _ELSEWHERE:
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+def test_top_level_all_imports_and_covers_the_essentials() -> None:
+    exported = set(invitekit.__all__)
+    assert exported >= REQUIRED
+    assert len(invitekit.__all__) == len(exported)  # no duplicates
+    for name in invitekit.__all__:
+        assert getattr(invitekit, name) is not None, name
+    assert not [n for n in exported if n.startswith("_") and n != "__version__"]
+
+
+@pytest.mark.parametrize("module_name", public_modules())
+def test_every_public_module_declares_all(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    assert names is not None, f"{module_name} has no __all__"
+    for name in names:
+        assert hasattr(module, name), f"{module_name}.__all__ names missing {name}"
+        assert not name.startswith("_"), f"{module_name}.__all__ exports private {name}"
+
+
+def test_every_exported_error_has_a_stable_code() -> None:
+    codes: dict[str, type] = {}
+    for module_name in public_modules():
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(value, InviteKitError):
+                code = value.__dict__.get("code")
+                assert isinstance(code, str), f"{name} defines no code of its own"
+                assert code, f"{name} has an empty code"
+                assert codes.setdefault(code, value) is value, f"code {code} used twice"
