@@ -45,6 +45,9 @@ The whole tree (``code`` in brackets)::
     │   ├── MlsEncodeError [mls-encode]               (also ValueError)
     │   ├── UnsupportedCipherSuite, SignatureInvalid, InvalidSigner
     │   └── TreeHashMismatch, ParentHashInvalid
+    ├── ProtocolError [protocol]                      the service protocol: invitekit.protocol
+    │   ├── InvalidRequest [invalid-request]          (carries the ProblemCode to answer with)
+    │   └── InvalidResponse [malformed-response]
     └── ClientError [client]                          the blob-service client
         ├── InsecureUrl, RedirectRefused, TooManyRedirects, BodyTooLarge, FetchTimeout
         ├── ServiceUnreachable, ServiceError (+ UploadRejected), MalformedResponse

@@ -10,9 +10,6 @@ The transitions themselves live in one generator per machine (``yield from ask(n
 suspends it until the driver answers), so a machine's whole control flow — order,
 retries, fall-through — reads top to bottom in one function, and every decision on the
 way is a pure function of the core.
-
-Slot kinds are carried as their string values (``"lane"``, ``"open"``): the core does not
-import the HTTP protocol layer.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from .errors import FlowStateError
 from .pointer import OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
+from .protocol import SlotKind
 from .selection import Candidate, Survivor
 
 R = TypeVar("R")
@@ -160,7 +158,7 @@ class FetchCandidates(Need[CandidatesFetched]):
     pointer: ServicePointer | None
     external_group_id: bytes
     symmetric_key: bytes = field(repr=False)
-    kinds: tuple[str, ...]
+    kinds: tuple[SlotKind, ...]
     max_candidates: int
 
 
@@ -198,7 +196,7 @@ class CheckExists(Need[Existence]):
     phase: ClassVar[Phase] = Phase.CHECK
     accepts: ClassVar[tuple[type, ...]] = (Existence,)
     service: str
-    kind: str
+    kind: SlotKind
     external_group_id: bytes
     symmetric_key: bytes = field(repr=False)
     epoch: int
@@ -212,7 +210,7 @@ class FetchSlot(Need[SlotFetched]):
     phase: ClassVar[Phase] = Phase.FETCH
     accepts: ClassVar[tuple[type, ...]] = (SlotFetched,)
     service: str
-    kind: str
+    kind: SlotKind
     external_group_id: bytes
     symmetric_key: bytes = field(repr=False)
 
@@ -224,7 +222,7 @@ class Upload(Need[Uploaded]):
     phase: ClassVar[Phase] = Phase.UPLOAD
     accepts: ClassVar[tuple[type, ...]] = (Uploaded,)
     services: tuple[str, ...]
-    kinds: tuple[str, ...]
+    kinds: tuple[SlotKind, ...]
     external_group_id: bytes
     symmetric_key: bytes = field(repr=False)
     body: bytes = field(repr=False)

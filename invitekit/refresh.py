@@ -55,6 +55,7 @@ from .pointer import (
     service_identity,
 )
 from .policy import ActiveInvite, ExternalCommitPolicy, active_invite
+from .protocol import SlotKind
 from .sealing import seal_group_info
 from .selection import Candidate, Discarded, Selection, triage
 from .sources import RandomBytes, RandomUnit, jitter_unit, os_random_bytes
@@ -256,7 +257,7 @@ class TargetReport:
 
     service: str
     action: TargetAction
-    kind: str | None = None
+    kind: SlotKind | None = None
     uploads: tuple[UploadOutcome, ...] = ()
     error: str | None = None
     skipped: SkipReason | None = None
@@ -266,7 +267,7 @@ class TargetReport:
         return {
             "service": self.service,
             "action": str(self.action),
-            "kind": self.kind,
+            "kind": str(self.kind) if self.kind else None,
             "uploads": [u.to_json() for u in self.uploads],
             "error": self.error,
             "skipped": str(self.skipped) if self.skipped else None,
@@ -352,7 +353,7 @@ def _targets(
 
 
 def _upload(
-    invite: ActiveInvite, services: tuple[str, ...], kinds: tuple[str, ...], body: bytes
+    invite: ActiveInvite, services: tuple[str, ...], kinds: tuple[SlotKind, ...], body: bytes
 ) -> Steps[tuple[UploadOutcome, ...]]:
     if not services or not kinds:
         return ()
@@ -379,7 +380,7 @@ class RefreshMachine(Machine[RefreshReport]):
         now_ns: int,
         *,
         first_services: Sequence[str] = (),
-        kinds: tuple[str, ...] = ("lane",),
+        kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
         backoff: Backoff = Backoff(),
         level: VerifyLevel = VerifyLevel.TREE,
         random_unit: RandomUnit = jitter_unit,
@@ -403,7 +404,7 @@ class RefreshMachine(Machine[RefreshReport]):
 
 
 def _committer(
-    invite: ActiveInvite, own: _OwnBlob, first: tuple[str, ...], kinds: tuple[str, ...]
+    invite: ActiveInvite, own: _OwnBlob, first: tuple[str, ...], kinds: tuple[SlotKind, ...]
 ) -> Steps[RefreshReport]:
     epoch = own.blob.epoch  # seal (and verify) before any I/O
     urls, skipped = yield from _targets(invite.policy, first)
@@ -419,7 +420,7 @@ def _of(results: tuple[UploadOutcome, ...], url: str) -> tuple[UploadOutcome, ..
     return tuple(r for r in results if r.service == url)
 
 
-def _query_failed(url: str, kind: str) -> TargetReport:
+def _query_failed(url: str, kind: SlotKind) -> TargetReport:
     return TargetReport(url, TargetAction.ERROR, kind, error=EXISTENCE_QUERY_FAILED)
 
 
@@ -428,7 +429,7 @@ def _backstop(
     own: _OwnBlob,
     state: MemberState,
     first: tuple[str, ...],
-    kinds: tuple[str, ...],
+    kinds: tuple[SlotKind, ...],
     backoff: Backoff,
     random_unit: RandomUnit,
 ) -> Steps[RefreshReport]:
@@ -468,7 +469,7 @@ def _deep_check(
     own: _OwnBlob,
     state: MemberState,
     first: tuple[str, ...],
-    kinds: tuple[str, ...],
+    kinds: tuple[SlotKind, ...],
     now_ns: int,
     level: VerifyLevel,
 ) -> Steps[RefreshReport]:
@@ -499,7 +500,7 @@ def committer_steps(
     epoch_started_at_ns: int,
     *,
     first_services: Sequence[str] = (),
-    kinds: tuple[str, ...] = ("lane",),
+    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
     random_bytes: RandomBytes = os_random_bytes,
 ) -> Steps[RefreshReport]:
     """The committer role as steps, for a machine that embeds it (join step 10)."""

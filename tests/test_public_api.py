@@ -66,3 +66,20 @@ def test_every_exported_error_has_a_stable_code() -> None:
                 assert isinstance(code, str), f"{name} defines no code of its own"
                 assert code, f"{name} has an empty code"
                 assert codes.setdefault(code, value) is value, f"code {code} used twice"
+
+
+def test_the_error_tree_drawing_names_every_error() -> None:
+    import invitekit.errors as errors_module
+
+    for info in pkgutil.walk_packages(invitekit.__path__, "invitekit."):
+        importlib.import_module(info.name)
+    seen: set[type] = set()
+    todo: list[type] = [InviteKitError]
+    while todo:
+        cls = todo.pop()
+        seen.add(cls)
+        todo.extend(c for c in cls.__subclasses__() if c not in seen)
+    drawing = errors_module.__doc__ or ""
+    ours = [c for c in seen if c.__module__.startswith("invitekit")]
+    missing = sorted(c.__name__ for c in ours if c.__name__ not in drawing)
+    assert missing == []

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..client import InviteClient, SlotKind
+from ..client import InviteClient
 from ..client.errors import UnresolvablePointer
 from ..errors import FlowStateError
 from ..needs import (
@@ -61,10 +61,6 @@ async def resolve_pointer(
     return tuple(await resolver(pointer))
 
 
-def _kinds(kinds: Sequence[str]) -> tuple[SlotKind, ...]:
-    return tuple(SlotKind(k) for k in kinds)
-
-
 @dataclass
 class NeedPerformer:
     """Answers needs with the client, the resolver, ``sleep`` and the commit callback."""
@@ -90,13 +86,13 @@ class NeedPerformer:
         if isinstance(need, CheckExists):
             present = await self.client.exists(
                 need.service, need.external_group_id, need.epoch, need.digest,
-                kind=SlotKind(need.kind), key=need.symmetric_key,
+                kind=need.kind, key=need.symmetric_key,
             )
             return Existence(present)
         if isinstance(need, FetchSlot):
             fetched = await self.client.fetch(
                 need.service, need.external_group_id,
-                kind=SlotKind(need.kind), key=need.symmetric_key,
+                kind=need.kind, key=need.symmetric_key,
             )
             return SlotFetched(fetched.candidates, fetched.error)
         if isinstance(need, Upload):
@@ -108,7 +104,7 @@ class NeedPerformer:
         merged = await self.client.fetch_merged(
             services,
             need.external_group_id,
-            kinds=_kinds(need.kinds),
+            kinds=need.kinds,
             key=need.symmetric_key,
             max_candidates=need.max_candidates,
         )
@@ -123,7 +119,7 @@ class NeedPerformer:
         return TargetsResolved(tuple(urls))
 
     async def _upload(self, need: Upload) -> Uploaded:
-        kinds = _kinds(need.kinds)
+        kinds = need.kinds
         if len(need.services) == 1 and len(kinds) == 1:
             one = await self.client.upload(
                 need.services[0], need.external_group_id, need.body,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from ..client import InviteClient
 from ..mls import VerifyLevel
 from ..policy import ExternalCommitPolicy
+from ..protocol import SlotKind
 from ..refresh import Backoff, RefreshMachine, RefreshReport, RefreshRole
 from ..sources import (
     Clock,
@@ -32,7 +33,7 @@ async def committer_refresh(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[str, ...] = ("lane",),
+    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,
 ) -> RefreshReport:
@@ -52,7 +53,7 @@ async def backstop_refresh(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[str, ...] = ("lane",),
+    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
     backoff: Backoff = Backoff(),  # noqa: B008 - frozen value
     sleep: Sleep = asyncio.sleep,
     clock: Clock = system_clock,
@@ -76,7 +77,7 @@ async def deep_check(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[str, ...] = ("lane",),
+    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
     level: VerifyLevel = VerifyLevel.TREE,
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,

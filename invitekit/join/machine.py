@@ -36,6 +36,7 @@ from ..needs import Commit, CommitRejected, FetchCandidates, Machine, Steps, ask
 from ..payload import InvitePayload
 from ..policy import ExternalCommitPolicy
 from ..precommit import precommit_check, stale_qr
+from ..protocol import SlotKind
 from ..refresh import SkipReason, committer_steps
 from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES, Selection, triage
 from ..sources import RandomBytes, os_random_bytes
@@ -65,8 +66,8 @@ class JoinOptions:
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
     #: Added to ``now_ns`` for every time comparison (see the clock rule).
     expiry_margin_ns: int = 0
-    fetch_kinds: tuple[str, ...] = ("lane", "open")
-    upload_kinds: tuple[str, ...] = ("lane",)
+    fetch_kinds: tuple[SlotKind, ...] = (SlotKind.LANE, SlotKind.OPEN)
+    upload_kinds: tuple[SlotKind, ...] = (SlotKind.LANE,)
     accept_epoch_authenticator_digest: bool = False
     #: Upper bound on commits tried before giving up (each one is published).
     max_commit_attempts: int = 8

@@ -46,6 +46,7 @@ from invitekit.payload import InvitePayload
 from invitekit.pointer import HttpsPointer, OpaquePointer
 from invitekit.policy import ExternalCommitPolicy, revoke, rotate
 from invitekit.precommit import PrecommitCode
+from invitekit.protocol import SlotKind
 from invitekit.refresh import SkipReason
 from invitekit.selection import Candidate
 
@@ -97,14 +98,14 @@ def policy(**kw: Any) -> ExternalCommitPolicy:
 
 
 def test_first_need_is_the_fetch_of_the_scanned_slot() -> None:
-    m = machine(policy(), options=JoinOptions(max_candidates=5, fetch_kinds=("open",)))
+    m = machine(policy(), options=JoinOptions(max_candidates=5, fetch_kinds=(SlotKind.OPEN,)))
     need = m.need
     assert m.phase is Phase.FETCH
     assert isinstance(need, FetchCandidates)
     assert need.pointer == POINTER
     assert need.external_group_id == SLOT
     assert need.symmetric_key == KEY
-    assert need.kinds == ("open",)
+    assert need.kinds == (SlotKind.OPEN,)
     assert need.max_candidates == 5
 
 
@@ -183,7 +184,7 @@ def test_accepted_commit_refreshes_every_target_with_the_new_state() -> None:
     assert m.phase is Phase.UPLOAD
     # The scanned service first; the trailing-slash copy of it is the same target.
     assert upload.services == (SCANNED, MIRROR, "https://app.example/v1")
-    assert upload.kinds == ("lane",)
+    assert upload.kinds == (SlotKind.LANE,)
     assert (upload.external_group_id, upload.symmetric_key) == (SLOT, KEY)
     blob = parse_blob(upload.body).blob
     assert blob.epoch == 4

@@ -29,6 +29,7 @@ from invitekit.needs import (
 )
 from invitekit.pointer import HttpsPointer, OpaquePointer
 from invitekit.policy import revoke
+from invitekit.protocol import SlotKind
 from invitekit.refresh import (
     EXISTENCE_QUERY_FAILED,
     Backoff,
@@ -113,14 +114,14 @@ def test_backstop_waits_then_checks_then_stands_down_or_uploads() -> None:
     check = m.send(Slept())
     assert isinstance(check, CheckExists)
     assert m.phase is Phase.CHECK
-    assert (check.service, check.kind) == (A, "lane")
+    assert (check.service, check.kind) == (A, SlotKind.LANE)
     assert (check.epoch, check.digest) == member_state(GI).pair
     nxt = m.send(Existence(True))
     assert isinstance(nxt, CheckExists)
     assert nxt.service == B
     upload = m.send(Existence(False))
     assert isinstance(upload, Upload)
-    assert (upload.services, upload.kinds) == ((B,), ("lane",))
+    assert (upload.services, upload.kinds) == ((B,), (SlotKind.LANE,))
     m.send(Uploaded((FakeUpload(B),)))
     report = m.outcome
     assert [t.action for t in report.targets] == [TargetAction.STAND_DOWN, TargetAction.UPLOADED]
@@ -170,11 +171,11 @@ def test_backstop_refusal_is_not_retried() -> None:
 
 
 def test_deep_check_reuploads_only_where_no_valid_current_blob() -> None:
-    m = make(RefreshRole.DEEP_CHECK, HttpsPointer(A), HttpsPointer(B), kinds=("open",))
+    m = make(RefreshRole.DEEP_CHECK, HttpsPointer(A), HttpsPointer(B), kinds=(SlotKind.OPEN,))
     first = m.need
     assert isinstance(first, FetchSlot)
     assert m.phase is Phase.FETCH
-    assert (first.service, first.kind) == (A, "open")
+    assert (first.service, first.kind) == (A, SlotKind.OPEN)
     current = Candidate.of(seal_gi(GI, KEY).to_bytes())
     junk = Candidate.of(seal_gi(GI, os.urandom(32)).to_bytes())  # copied pair, wrong key
     second = m.send(SlotFetched((current,)))
@@ -196,7 +197,7 @@ def test_deep_check_reports_a_failed_fetch() -> None:
     assert (target.action, target.error, target.kind) == (
         TargetAction.ERROR,
         "service-unreachable",
-        "lane",
+        SlotKind.LANE,
     )
 
 
