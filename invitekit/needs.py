@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from .errors import FlowStateError
 from .pointer import OpaquePointer, ServicePointer
@@ -69,7 +69,7 @@ class Need(Generic[R]):
             raise FlowStateError(
                 f"{type(self).__name__} needs {wanted}, got {type(result).__name__}"
             )
-        return result  # type: ignore[return-value]
+        return cast(R, result)
 
 
 # --- results ---------------------------------------------------------------------------

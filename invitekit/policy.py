@@ -241,8 +241,7 @@ def rotate(
     random_bytes: RandomBytes = os_random_bytes,
 ) -> ExternalCommitPolicy:
     """Rotate the key only, or the key and the slot id (``new_slot``); the rest stays."""
-    if not policy.allow_external_commit:
-        raise PolicyNotEnabled("cannot rotate a disabled policy; enable it instead")
+    active_invite(policy, "rotate a disabled policy (enable it instead)")
     slot = random_bytes(id_length) if new_slot else policy.external_group_id
     return replace(policy, symmetric_key=random_bytes(wire.KEY_LENGTH), external_group_id=slot)
 

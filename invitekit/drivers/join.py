@@ -26,14 +26,7 @@ async def check_invite(
     options: JoinOptions = JoinOptions(),  # noqa: B008 - frozen value
 ) -> JoinOutcome:
     """What would a joiner get? The join up to, not including, the commit."""
-    machine = JoinMachine(
-        as_payload(invite),
-        clock(),
-        mode=JoinMode.CHECK,
-        options=options,
-        policy_provider=policy_provider,
-        membership_tags=membership_tags,
-    )
+    machine = _machine(invite, JoinMode.CHECK, clock, options, policy_provider, membership_tags)
     return await drive(machine, NeedPerformer(client, resolver))
 
 
@@ -54,16 +47,31 @@ async def join_invite(
     ``commit`` builds and publishes the external commit (steps 7–8); an exception it raises
     propagates (the flow cannot tell whether anything was published).
     """
-    machine = JoinMachine(
+    machine = _machine(
+        invite, JoinMode.JOIN, clock, options, policy_provider, membership_tags, random_bytes
+    )
+    return await drive(machine, NeedPerformer(client, resolver, commit=commit))
+
+
+def _machine(
+    invite: str | bytes | InvitePayload,
+    mode: JoinMode,
+    clock: Clock,
+    options: JoinOptions,
+    policy_provider: PolicyProvider | None,
+    membership_tags: MembershipTags | None,
+    random_bytes: RandomBytes = os_random_bytes,
+) -> JoinMachine:
+    """Parse the invite, read the clock once, build the machine."""
+    return JoinMachine(
         as_payload(invite),
         clock(),
-        mode=JoinMode.JOIN,
+        mode=mode,
         options=options,
         policy_provider=policy_provider,
         membership_tags=membership_tags,
         random_bytes=random_bytes,
     )
-    return await drive(machine, NeedPerformer(client, resolver, commit=commit))
 
 
 __all__ = ["check_invite", "join_invite"]

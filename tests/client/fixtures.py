@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from invitekit.blob import EncryptedBlob, seal
 from invitekit.mls import parse_group_info
@@ -72,3 +74,15 @@ def enabled_policy(key: bytes, slot: bytes, **kw: object) -> ExternalCommitPolic
 def payload_for(policy: ExternalCommitPolicy) -> InvitePayload:
     assert policy.symmetric_key is not None
     return InvitePayload(policy.external_group_id, policy.symmetric_key)
+
+
+@dataclass(frozen=True)
+class FakeUpload:
+    """What a driver reports for one upload, when a sans-IO test plays the driver."""
+
+    service: str
+    ok: bool = True
+    retryable: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"service": self.service, "ok": self.ok}

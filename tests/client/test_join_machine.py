@@ -8,7 +8,7 @@ carry no app_data_dictionary) or through ``CommitAccepted.policy``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ from invitekit.protocol import SlotKind
 from invitekit.refresh import SkipReason
 from invitekit.selection import Candidate
 
-from .fixtures import NOW, enabled_policy, rine, seal_gi
+from .fixtures import NOW, FakeUpload, enabled_policy, rine, seal_gi
 
 KEY = os.urandom(32)
 SLOT = os.urandom(16)
@@ -60,16 +60,6 @@ SCANNED = "https://scanned.example/v1"
 MIRROR = "https://mirror.example/v1"
 
 
-@dataclass(frozen=True)
-class FakeUpload:
-    """What a driver would report for one upload."""
-
-    service: str
-    ok: bool = True
-    retryable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"service": self.service, "ok": self.ok}
 
 
 def blob_of(epoch: int, **kw: Any) -> Candidate:

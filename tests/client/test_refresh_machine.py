@@ -6,7 +6,6 @@ The test plays the driver. Blobs and GroupInfos are real (rine-mls fixtures).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -41,7 +40,7 @@ from invitekit.refresh import (
 )
 from invitekit.selection import Candidate
 
-from .fixtures import NOW, enabled_policy, rine, seal_gi
+from .fixtures import NOW, FakeUpload, enabled_policy, rine, seal_gi
 
 KEY = os.urandom(32)
 SLOT = os.urandom(16)
@@ -50,14 +49,6 @@ B = "https://b.example/v1"
 GI = rine("rine-classic-epochs-e4")
 
 
-@dataclass(frozen=True)
-class FakeUpload:
-    service: str
-    ok: bool = True
-    retryable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"service": self.service, "ok": self.ok}
 
 
 def policy(*pointers: HttpsPointer | OpaquePointer):  # type: ignore[no-untyped-def]
