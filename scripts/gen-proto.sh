@@ -9,7 +9,8 @@ out=invitekit/proto
 "$py" -m grpc_tools.protoc -Ispec \
   --python_out="$out" --mypy_out="$out" \
   spec/external_invite.proto spec/external_commit_policy.proto \
-  spec/external_invite_legacy.proto spec/invitekit_extensions.proto
+  spec/external_invite_legacy.proto spec/invitekit_extensions.proto \
+  spec/xmtp_group_membership.proto spec/xmtp_mls_credential.proto
 # protoc writes top-level imports between generated modules; make them package-relative.
 sed -i -E 's/^import (external_invite_pb2) as/from . import \1 as/' "$out"/external_commit_policy_pb2.py
 sed -i -E 's/^import (external_invite_pb2) as/from . import \1 as/' "$out"/external_commit_policy_pb2.pyi

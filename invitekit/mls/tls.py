@@ -173,6 +173,26 @@ class Opaque(Codec):
         out += value
 
 
+class FixedOpaque(Codec):
+    """``opaque data[N]``: exactly ``N`` bytes, no length prefix."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def decode(self, buf: bytes, pos: int, end: int, limits: Limits) -> tuple[bytes, int]:
+        new = pos + self.size
+        if new > end:
+            raise Truncated(f"opaque[{self.size}] at offset {pos}: input ends")
+        return buf[pos:new], new
+
+    def encode(self, value: bytes, out: bytearray) -> None:
+        if len(value) != self.size:
+            raise ValueError(f"opaque[{self.size}] given {len(value)} bytes")
+        out += value
+
+
 class UintVector(Codec):
     """``uintN items<V>``: a varint byte length, then fixed-width integers (16 or 32 bit)."""
 

@@ -1,0 +1,641 @@
+"""XIP-82 receive-side validation: what an existing member checks before merging a commit.
+
+Pure and sans-IO: the inputs are the commit's ``MLSMessage`` bytes, the member's current
+group state (a decoded GroupInfo with its ratchet tree, see
+:func:`invitekit.mls.parse_group_info`), the commit's delivery-service envelope timestamp,
+the current epoch's start timestamp (both nanoseconds) and, optionally, a key-to-inbox
+binding callback. No clock is read anywhere: two members given the same inputs reach the
+same verdict whenever they run.
+
+Checks run in this order; the first failure is the verdict (:class:`Rejected` names the
+check and a stable code):
+
+``framing`` (RFC 9420, before XIP check 1)
+    the bytes decode strictly as ``MLSMessage(PublicMessage)`` carrying a commit for this
+    group and epoch; a ``new_member_commit`` has an ``UpdatePath``; the framing signature
+    over ``FramedContentTBS`` (with the member's GroupContext) verifies under the path leaf's
+    key (external) or the sender leaf's key (member); every by-value ``Add`` KeyPackage's own
+    signature verifies.
+``1`` the sender is ``new_member_commit``.
+``2`` exactly one ``ExternalInit`` (by value).
+``3`` the joiner's credential is an XMTP ``MlsCredential``; every ``Add`` names the same
+    inbox; when a binding callback is given, it accepts the joiner's and every added
+    installation's signature key for that inbox.
+``4`` the group carries ``GROUP_MEMBERSHIP`` and the joiner's inbox is in neither the
+    ratchet tree nor ``GROUP_MEMBERSHIP``.
+``5`` exactly one ``AppDataUpdate``, an update of ``GROUP_MEMBERSHIP`` whose delta is a single
+    insert of the joiner's own entry, a well-formed ``GroupMembershipEntry``.
+``6`` nothing of the forbidden list (first offender in proposal order): a proposal by
+    reference, ``Remove``, ``PreSharedKey``, ``GroupContextExtensions``, ``Update``,
+    ``ReInit``.
+``7`` ``EXTERNAL_COMMIT_POLICY`` is present and ``allow_external_commit`` is true.
+``8`` ``envelope_ns <= expires_at_ns`` when ``expires_at_ns != 0``.
+``9`` ``envelope_ns - epoch_start_ns <= expire_in_ns`` when ``expire_in_ns != 0``.
+``10`` the new entry's ``admitted_via_external_group_id`` equals the active
+    ``external_group_id``.
+``11`` when ``max_uses != 0``: fewer than ``max_uses`` current entries carry that tag.
+
+A member commit goes through :func:`validate_member_commit` instead (the ``member-tag``
+rule): every ``GROUP_MEMBERSHIP`` delta it carries, applied in order, must leave each
+surviving entry's ``admitted_via_external_group_id`` as it was — no member may set, clear
+or alter it. :func:`validate_commit` dispatches on the sender.
+
+**The caller's MLS stack still owns** everything that needs epoch secrets or the full
+RFC 9420 state machine: the confirmation tag, the membership tag, decrypting a
+``PrivateMessage``, the ExternalInit KEM output, the UpdatePath (its leaf signature, parent
+hashes and encrypted path secrets) and merging. A member runs this validator *and* its stack;
+the commit is accepted only when both accept it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .errors import InviteKitError
+from .mls.appdata import component
+from .mls.errors import MlsDecodeError, MlsError
+from .mls.framing import (
+    CONTENT_COMMIT,
+    SENDER_MEMBER,
+    SENDER_NEW_MEMBER_COMMIT,
+    SENDER_TYPES,
+    PublicMessage,
+    decode_public_message,
+    verify_framing_signature,
+)
+from .mls.groupinfo import GroupInfoView
+from .mls.proposals import (
+    APP_DATA_OP_UPDATE,
+    BY_VALUE,
+    PROPOSAL_ADD,
+    PROPOSAL_APP_DATA_UPDATE,
+    PROPOSAL_EXTERNAL_INIT,
+    PROPOSAL_GROUP_CONTEXT_EXTENSIONS,
+    PROPOSAL_PSK,
+    PROPOSAL_REINIT,
+    PROPOSAL_REMOVE,
+    PROPOSAL_UPDATE,
+    KeyPackage,
+    Proposal,
+)
+from .mls.suites import verify_with_label
+from .mls.tls import encode_varint
+from .policy import parse_policy_entry
+from .xmtp_components import (
+    EXTERNAL_COMMIT_POLICY,
+    GROUP_MEMBERSHIP,
+    MUTATION_INSERT,
+    ComponentError,
+    MalformedDelta,
+    MembershipEntry,
+    apply_delta,
+    credential_inbox_id,
+    decode_delta,
+    decode_entry,
+    decode_membership,
+)
+
+#: ``binding(inbox_id, signature_key) -> bool``: does this installation key belong to the
+#: inbox (the application's identity service answers)?
+KeyBinding = Callable[[bytes, bytes], bool]
+#: ``resolve(proposal_ref) -> Proposal | None``: the member stack's proposal cache.
+ProposalResolver = Callable[[bytes], Proposal | None]
+
+
+class Check(enum.StrEnum):
+    """Which rule a verdict comes from: RFC 9420 framing, XIP checks 1–11, the tag rule."""
+
+    FRAMING = "framing"
+    SENDER = "1"
+    EXTERNAL_INIT = "2"
+    ADDS_SAME_INBOX = "3"
+    NOT_ALREADY_MEMBER = "4"
+    APP_DATA_UPDATE = "5"
+    FORBIDDEN_PROPOSALS = "6"
+    SWITCH_ON = "7"
+    CAMPAIGN_EXPIRY = "8"
+    STALENESS = "9"
+    ADMITTED_VIA = "10"
+    MAX_USES = "11"
+    MEMBER_TAG = "member-tag"
+
+
+class Code(enum.StrEnum):
+    """Stable rejection codes (one per distinct reason)."""
+
+    MALFORMED_COMMIT = "malformed-commit"
+    NOT_A_COMMIT = "not-a-commit"
+    WRONG_GROUP = "wrong-group"
+    WRONG_EPOCH = "wrong-epoch"
+    MISSING_UPDATE_PATH = "missing-update-path"
+    UNKNOWN_SENDER_LEAF = "unknown-sender-leaf"
+    FRAMING_SIGNATURE_INVALID = "framing-signature-invalid"
+    KEY_PACKAGE_INVALID = "key-package-invalid"
+    NOT_NEW_MEMBER_COMMIT = "not-new-member-commit"
+    EXTERNAL_INIT_MISSING = "external-init-missing"
+    EXTERNAL_INIT_MULTIPLE = "external-init-multiple"
+    JOINER_CREDENTIAL_INVALID = "joiner-credential-invalid"
+    ADD_CREDENTIAL_INVALID = "add-credential-invalid"
+    ADD_FOREIGN_INBOX = "add-foreign-inbox"
+    KEY_NOT_BOUND_TO_INBOX = "key-not-bound-to-inbox"
+    NO_GROUP_MEMBERSHIP = "no-group-membership"
+    GROUP_MEMBERSHIP_MALFORMED = "group-membership-malformed"
+    JOINER_ALREADY_MEMBER = "joiner-already-member"
+    APP_DATA_UPDATE_MISSING = "app-data-update-missing"
+    APP_DATA_UPDATE_MULTIPLE = "app-data-update-multiple"
+    APP_DATA_UPDATE_WRONG_COMPONENT = "app-data-update-wrong-component"
+    APP_DATA_UPDATE_NOT_UPDATE = "app-data-update-not-update"
+    APP_DATA_UPDATE_MALFORMED = "app-data-update-malformed"
+    APP_DATA_UPDATE_OUT_OF_SCOPE = "app-data-update-out-of-scope"
+    MEMBERSHIP_ENTRY_MALFORMED = "membership-entry-malformed"
+    PROPOSAL_BY_REFERENCE = "proposal-by-reference"
+    FORBIDDEN_REMOVE = "forbidden-remove"
+    FORBIDDEN_PSK = "forbidden-psk"
+    FORBIDDEN_GROUP_CONTEXT_EXTENSIONS = "forbidden-group-context-extensions"
+    FORBIDDEN_UPDATE = "forbidden-update"
+    FORBIDDEN_REINIT = "forbidden-reinit"
+    NO_POLICY = "no-policy"
+    POLICY_MALFORMED = "policy-malformed"
+    EXTERNAL_COMMITS_DISABLED = "external-commits-disabled"
+    INVITE_EXPIRED = "invite-expired"
+    GROUP_INFO_STALE = "group-info-stale"
+    ADMITTED_VIA_MISMATCH = "admitted-via-mismatch"
+    MAX_USES_EXHAUSTED = "max-uses-exhausted"
+    NOT_A_MEMBER_SENDER = "not-a-member-sender"
+    PROPOSAL_REF_UNRESOLVED = "proposal-ref-unresolved"
+    MEMBERSHIP_COMPONENT_REMOVED = "membership-component-removed"
+    ADMITTED_VIA_SET = "admitted-via-set"
+    ADMITTED_VIA_CLEARED = "admitted-via-cleared"
+    ADMITTED_VIA_ALTERED = "admitted-via-altered"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The commit passed every check this validator owns (the MLS stack still must)."""
+
+    sender: str
+    joiner_inbox_id: bytes | None = None
+    added_installations: int = 0
+
+    accepted = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The first failing check and its stable code; ``detail`` never carries key bytes."""
+
+    check: Check
+    code: Code
+    detail: str
+
+    accepted = False
+
+
+Verdict = Accepted | Rejected
+
+
+class _Reject(Exception):
+    def __init__(self, check: Check, code: Code, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict = Rejected(check, code, detail)
+
+
+# --- shared steps -------------------------------------------------------------------------
+
+
+def _framed_commit(commit: bytes, state: GroupInfoView) -> PublicMessage:
+    """Framing check: strict decode, commit content, this group and epoch."""
+    try:
+        message = decode_public_message(commit)
+    except MlsDecodeError as exc:
+        raise _Reject(Check.FRAMING, Code.MALFORMED_COMMIT, f"{exc.code}: {exc}") from None
+    content = message.content
+    if content.content_type != CONTENT_COMMIT or content.commit is None:
+        raise _Reject(Check.FRAMING, Code.NOT_A_COMMIT, "the message does not carry a commit")
+    if not hmac.compare_digest(content.group_id, state.group_id):
+        raise _Reject(Check.FRAMING, Code.WRONG_GROUP, "commit is for another group")
+    if content.epoch != state.epoch:
+        raise _Reject(
+            Check.FRAMING,
+            Code.WRONG_EPOCH,
+            f"commit is framed at epoch {content.epoch}, the group is at {state.epoch}",
+        )
+    return message
+
+
+def _verify_signature(message: PublicMessage, state: GroupInfoView, key: bytes) -> None:
+    try:
+        verify_framing_signature(message, state.suite, key, state.group_context_bytes)
+    except MlsError as exc:
+        raise _Reject(Check.FRAMING, Code.FRAMING_SIGNATURE_INVALID, exc.code) from None
+
+
+def _verify_key_package(state: GroupInfoView, kp: KeyPackage) -> None:
+    """RFC 9420 §10.1: suite and KeyPackageTBS signature under the leaf's own key."""
+    if kp.cipher_suite != state.cipher_suite:
+        raise _Reject(Check.FRAMING, Code.KEY_PACKAGE_INVALID, "KeyPackage suite differs")
+    sig_field = len(encode_varint(len(kp.signature))) + len(kp.signature)
+    tbs = kp.raw[: len(kp.raw) - sig_field]
+    try:
+        verify_with_label(
+            state.suite, kp.leaf_node.signature_key, "KeyPackageTBS", tbs, kp.signature
+        )
+    except MlsError as exc:
+        raise _Reject(Check.FRAMING, Code.KEY_PACKAGE_INVALID, exc.code) from None
+
+
+def _membership(state: GroupInfoView, check: Check) -> dict[bytes, bytes]:
+    data = component(state.app_data, GROUP_MEMBERSHIP)
+    if data is None:
+        raise _Reject(check, Code.NO_GROUP_MEMBERSHIP, "the group has no GROUP_MEMBERSHIP")
+    try:
+        return decode_membership(data)
+    except ComponentError as exc:
+        raise _Reject(check, Code.GROUP_MEMBERSHIP_MALFORMED, str(exc)) from None
+
+
+def _entry(data: bytes, check: Check) -> MembershipEntry:
+    try:
+        return decode_entry(data)
+    except ComponentError as exc:
+        raise _Reject(check, Code.MEMBERSHIP_ENTRY_MALFORMED, str(exc)) from None
+
+
+# --- external commits ----------------------------------------------------------------------
+
+_FORBIDDEN = {
+    PROPOSAL_REMOVE: Code.FORBIDDEN_REMOVE,
+    PROPOSAL_PSK: Code.FORBIDDEN_PSK,
+    PROPOSAL_GROUP_CONTEXT_EXTENSIONS: Code.FORBIDDEN_GROUP_CONTEXT_EXTENSIONS,
+    PROPOSAL_UPDATE: Code.FORBIDDEN_UPDATE,
+    PROPOSAL_REINIT: Code.FORBIDDEN_REINIT,
+}
+
+
+def _external(
+    message: PublicMessage,
+    state: GroupInfoView,
+    envelope_ns: int,
+    epoch_start_ns: int,
+    key_binding: KeyBinding | None,
+) -> Accepted:
+    commit = message.content.commit
+    assert commit is not None
+    by_value = [p.proposal for p in commit.proposals if p.type == BY_VALUE and p.proposal]
+    adds = [p.key_package for p in by_value if p.proposal_type == PROPOSAL_ADD and p.key_package]
+    for kp in adds:
+        _verify_key_package(state, kp)
+
+    # 1. sender
+    sender_type = message.content.sender.sender_type
+    if sender_type != SENDER_NEW_MEMBER_COMMIT:
+        raise _Reject(
+            Check.SENDER,
+            Code.NOT_NEW_MEMBER_COMMIT,
+            f"sender is {SENDER_TYPES[sender_type]}, not new_member_commit",
+        )
+
+    # 2. exactly one ExternalInit
+    inits = sum(1 for p in by_value if p.proposal_type == PROPOSAL_EXTERNAL_INIT)
+    if inits != 1:
+        code = Code.EXTERNAL_INIT_MISSING if inits == 0 else Code.EXTERNAL_INIT_MULTIPLE
+        raise _Reject(Check.EXTERNAL_INIT, code, f"{inits} ExternalInit proposals")
+
+    # 3. every Add shares the joiner's inbox (and, optionally, the key belongs to it)
+    assert commit.path is not None
+    joiner_leaf = commit.path.leaf_node
+    try:
+        joiner = credential_inbox_id(joiner_leaf.credential)
+    except ComponentError as exc:
+        raise _Reject(Check.ADDS_SAME_INBOX, Code.JOINER_CREDENTIAL_INVALID, str(exc)) from None
+    for index, kp in enumerate(adds):
+        try:
+            added = credential_inbox_id(kp.leaf_node.credential)
+        except ComponentError as exc:
+            raise _Reject(
+                Check.ADDS_SAME_INBOX, Code.ADD_CREDENTIAL_INVALID, f"Add {index}: {exc}"
+            ) from None
+        if added != joiner:
+            raise _Reject(
+                Check.ADDS_SAME_INBOX, Code.ADD_FOREIGN_INBOX, f"Add {index} names another inbox"
+            )
+    if key_binding is not None:
+        keys = [joiner_leaf.signature_key, *(kp.leaf_node.signature_key for kp in adds)]
+        for index, key in enumerate(keys):
+            if not key_binding(joiner, key):
+                what = "the joiner's key" if index == 0 else f"Add {index - 1}'s key"
+                raise _Reject(
+                    Check.ADDS_SAME_INBOX,
+                    Code.KEY_NOT_BOUND_TO_INBOX,
+                    f"{what} is not bound to the joiner's inbox",
+                )
+
+    # 4. not already a member (tree leaves and GROUP_MEMBERSHIP)
+    membership = _membership(state, Check.NOT_ALREADY_MEMBER)
+    if joiner in membership:
+        raise _Reject(
+            Check.NOT_ALREADY_MEMBER, Code.JOINER_ALREADY_MEMBER, "inbox has a membership entry"
+        )
+    for leaf_index, leaf in state.members():
+        try:
+            present = credential_inbox_id(leaf.credential) == joiner
+        except ComponentError:
+            continue  # a non-XMTP leaf names no inbox
+        if present:
+            raise _Reject(
+                Check.NOT_ALREADY_MEMBER,
+                Code.JOINER_ALREADY_MEMBER,
+                f"inbox already holds leaf {leaf_index}",
+            )
+
+    # 5. exactly one AppDataUpdate: the joiner's own GROUP_MEMBERSHIP insert
+    updates = [p.app_data_update for p in by_value if p.app_data_update is not None]
+    if len(updates) != 1:
+        code = Code.APP_DATA_UPDATE_MISSING if not updates else Code.APP_DATA_UPDATE_MULTIPLE
+        raise _Reject(Check.APP_DATA_UPDATE, code, f"{len(updates)} AppDataUpdate proposals")
+    update = updates[0]
+    if update.component_id != GROUP_MEMBERSHIP:
+        raise _Reject(
+            Check.APP_DATA_UPDATE,
+            Code.APP_DATA_UPDATE_WRONG_COMPONENT,
+            f"AppDataUpdate targets component {update.component_id:#06x}",
+        )
+    if update.op != APP_DATA_OP_UPDATE or update.update is None:
+        raise _Reject(
+            Check.APP_DATA_UPDATE, Code.APP_DATA_UPDATE_NOT_UPDATE, "removes GROUP_MEMBERSHIP"
+        )
+    try:
+        delta = decode_delta(update.update)
+    except MalformedDelta as exc:
+        raise _Reject(Check.APP_DATA_UPDATE, Code.APP_DATA_UPDATE_MALFORMED, str(exc)) from None
+    mutations = delta.mutations
+    if (
+        len(mutations) != 1
+        or mutations[0].type != MUTATION_INSERT
+        or mutations[0].key.id != joiner
+        or mutations[0].value is None
+    ):
+        raise _Reject(
+            Check.APP_DATA_UPDATE,
+            Code.APP_DATA_UPDATE_OUT_OF_SCOPE,
+            "the delta must be exactly one insert of the joiner's own entry",
+        )
+    new_entry = _entry(mutations[0].value, Check.APP_DATA_UPDATE)
+
+    # 6. the forbidden list, first offender in proposal order
+    for index, item in enumerate(commit.proposals):
+        if item.type != BY_VALUE or item.proposal is None:
+            raise _Reject(
+                Check.FORBIDDEN_PROPOSALS,
+                Code.PROPOSAL_BY_REFERENCE,
+                f"proposal {index} is by reference",
+            )
+        forbidden = _FORBIDDEN.get(item.proposal.proposal_type)
+        if forbidden is not None:
+            raise _Reject(Check.FORBIDDEN_PROPOSALS, forbidden, f"proposal {index} is forbidden")
+
+    # 7. the master switch
+    policy_bytes = component(state.app_data, EXTERNAL_COMMIT_POLICY)
+    if policy_bytes is None:
+        raise _Reject(Check.SWITCH_ON, Code.NO_POLICY, "no EXTERNAL_COMMIT_POLICY")
+    try:
+        policy = parse_policy_entry(policy_bytes).policy
+    except InviteKitError as exc:
+        raise _Reject(Check.SWITCH_ON, Code.POLICY_MALFORMED, exc.code) from None
+    if not policy.allow_external_commit:
+        raise _Reject(Check.SWITCH_ON, Code.EXTERNAL_COMMITS_DISABLED, "switch is off")
+
+    # 8. campaign end, against the envelope timestamp
+    if policy.expires_at_ns and envelope_ns > policy.expires_at_ns:
+        raise _Reject(
+            Check.CAMPAIGN_EXPIRY,
+            Code.INVITE_EXPIRED,
+            f"envelope {envelope_ns} is past expires_at_ns {policy.expires_at_ns}",
+        )
+
+    # 9. staleness from the epoch start
+    if policy.expire_in_ns and envelope_ns - epoch_start_ns > policy.expire_in_ns:
+        raise _Reject(
+            Check.STALENESS,
+            Code.GROUP_INFO_STALE,
+            f"{envelope_ns - epoch_start_ns} ns into the epoch, bound {policy.expire_in_ns}",
+        )
+
+    # 10. the new entry records the active slot id
+    if not hmac.compare_digest(new_entry.admitted_via, policy.external_group_id):
+        raise _Reject(
+            Check.ADMITTED_VIA,
+            Code.ADMITTED_VIA_MISMATCH,
+            "admitted_via_external_group_id differs from the active external_group_id",
+        )
+
+    # 11. concurrent uses of the active slot id
+    if policy.max_uses:
+        used = sum(
+            1
+            for value in membership.values()
+            if _entry(value, Check.MAX_USES).admitted_via == policy.external_group_id
+        )
+        if used >= policy.max_uses:
+            raise _Reject(
+                Check.MAX_USES,
+                Code.MAX_USES_EXHAUSTED,
+                f"{used} members already admitted via this invite (max_uses {policy.max_uses})",
+            )
+    return Accepted("new_member_commit", joiner, len(adds))
+
+
+def validate_external_commit(
+    commit: bytes,
+    state: GroupInfoView,
+    *,
+    envelope_ns: int,
+    epoch_start_ns: int,
+    key_binding: KeyBinding | None = None,
+) -> Verdict:
+    """XIP-82 checks 1–11 (after the framing check) on an external commit.
+
+    ``state`` is the member's group at the current epoch (parsed with its ratchet tree;
+    the caller verified it). ``envelope_ns`` is the delivery-service timestamp of the
+    commit, ``epoch_start_ns`` that of the message by which this member entered or observed
+    the current epoch. ``key_binding``, when given, decides whether each installation key
+    belongs to the joiner's inbox. The confirmation tag, the ExternalInit KEM output and the
+    UpdatePath remain the caller's MLS stack's job.
+    """
+    return _verdict(
+        lambda: _external_commit(commit, state, envelope_ns, epoch_start_ns, key_binding)
+    )
+
+
+def _verdict(run: Callable[[], Accepted]) -> Verdict:
+    try:
+        return run()
+    except _Reject as reject:
+        return reject.verdict
+
+
+def _external_commit(
+    commit: bytes,
+    state: GroupInfoView,
+    envelope_ns: int,
+    epoch_start_ns: int,
+    key_binding: KeyBinding | None,
+) -> Accepted:
+    message = _framed_commit(commit, state)
+    content = message.content
+    assert content.commit is not None
+    if content.sender.sender_type == SENDER_NEW_MEMBER_COMMIT:
+        if content.commit.path is None:
+            raise _Reject(Check.FRAMING, Code.MISSING_UPDATE_PATH, "external commit has no path")
+        _verify_signature(message, state, content.commit.path.leaf_node.signature_key)
+    elif content.sender.sender_type == SENDER_MEMBER:
+        _verify_signature(message, state, _sender_leaf_key(message, state))
+    return _external(message, state, envelope_ns, epoch_start_ns, key_binding)
+
+
+# --- member commits -----------------------------------------------------------------------
+
+
+def _sender_leaf_key(message: PublicMessage, state: GroupInfoView) -> bytes:
+    leaf_index = message.content.sender.leaf_index
+    leaf = None if leaf_index is None or state.tree is None else state.tree.leaf(leaf_index)
+    if leaf is None:
+        raise _Reject(Check.FRAMING, Code.UNKNOWN_SENDER_LEAF, f"leaf {leaf_index} is not a member")
+    return leaf.signature_key
+
+
+def _tag_rule(before: Mapping[bytes, bytes], after: Mapping[bytes, bytes]) -> None:
+    """Each surviving or new entry keeps the tag it had (new entries: none)."""
+    for key, value in after.items():
+        if before.get(key) == value:
+            continue
+        new_tag = _entry(value, Check.MEMBER_TAG).admitted_via
+        old_tag = _entry(before[key], Check.MEMBER_TAG).admitted_via if key in before else b""
+        if new_tag == old_tag:
+            continue
+        if not old_tag:
+            raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_SET, "a member set the tag")
+        if not new_tag:
+            raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_CLEARED, "a member cleared the tag")
+        raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_ALTERED, "a member altered the tag")
+
+
+def validate_member_commit(
+    commit: bytes,
+    state: GroupInfoView,
+    *,
+    resolve_reference: ProposalResolver | None = None,
+) -> Verdict:
+    """The member-sender rule: no member commit sets, clears or alters an entry's tag.
+
+    Checks the framing (as for external commits, signature under the sender leaf's key),
+    that the sender is a member, then applies every ``AppDataUpdate(GROUP_MEMBERSHIP)`` in
+    proposal order to the current snapshot, each against the previous result, and compares
+    every entry's ``admitted_via_external_group_id`` before and after. Proposals by reference
+    are looked up with ``resolve_reference`` (the member stack's proposal cache); one that
+    cannot be resolved is rejected (fail closed). Membership tag and confirmation tag remain
+    the MLS stack's job.
+    """
+    return _verdict(lambda: _member_commit(commit, state, resolve_reference))
+
+
+def _member_commit(
+    commit: bytes, state: GroupInfoView, resolve_reference: ProposalResolver | None
+) -> Accepted:
+    message = _framed_commit(commit, state)
+    if message.content.sender.sender_type != SENDER_MEMBER:
+        raise _Reject(
+            Check.MEMBER_TAG,
+            Code.NOT_A_MEMBER_SENDER,
+            f"sender is {SENDER_TYPES[message.content.sender.sender_type]}",
+        )
+    _verify_signature(message, state, _sender_leaf_key(message, state))
+    commit_body = message.content.commit
+    assert commit_body is not None
+    proposals: list[Proposal] = []
+    for index, item in enumerate(commit_body.proposals):
+        if item.type == BY_VALUE and item.proposal is not None:
+            proposals.append(item.proposal)
+            continue
+        found = None
+        if resolve_reference is not None and item.reference is not None:
+            found = resolve_reference(item.reference)
+        if found is None:
+            raise _Reject(
+                Check.MEMBER_TAG,
+                Code.PROPOSAL_REF_UNRESOLVED,
+                f"proposal {index} is a reference the caller could not resolve",
+            )
+        proposals.append(found)
+    touches = [
+        p.app_data_update
+        for p in proposals
+        if p.proposal_type == PROPOSAL_APP_DATA_UPDATE
+        and p.app_data_update is not None
+        and p.app_data_update.component_id == GROUP_MEMBERSHIP
+    ]
+    if touches:
+        before = _membership(state, Check.MEMBER_TAG)
+        after = dict(before)
+        for update in touches:
+            if update.op != APP_DATA_OP_UPDATE or update.update is None:
+                raise _Reject(
+                    Check.MEMBER_TAG,
+                    Code.MEMBERSHIP_COMPONENT_REMOVED,
+                    "a member commit removes GROUP_MEMBERSHIP",
+                )
+            try:
+                after = apply_delta(after, decode_delta(update.update))
+            except MalformedDelta as exc:
+                raise _Reject(Check.MEMBER_TAG, Code.APP_DATA_UPDATE_MALFORMED, str(exc)) from None
+        _tag_rule(before, after)
+    return Accepted("member")
+
+
+def validate_commit(
+    commit: bytes,
+    state: GroupInfoView,
+    *,
+    envelope_ns: int,
+    epoch_start_ns: int,
+    key_binding: KeyBinding | None = None,
+    resolve_reference: ProposalResolver | None = None,
+) -> Verdict:
+    """Route a commit by sender: members to the tag rule, everything else to checks 1–11."""
+    if _is_member_commit(commit):
+        return validate_member_commit(commit, state, resolve_reference=resolve_reference)
+    return validate_external_commit(
+        commit,
+        state,
+        envelope_ns=envelope_ns,
+        epoch_start_ns=epoch_start_ns,
+        key_binding=key_binding,
+    )
+
+
+def _is_member_commit(commit: bytes) -> bool:
+    try:
+        message = decode_public_message(commit)
+    except MlsDecodeError:
+        return False  # the external path reports the decode failure
+    return (
+        message.content.sender.sender_type == SENDER_MEMBER
+        and message.content.content_type == CONTENT_COMMIT
+    )
+
+
+__all__ = [
+    "Accepted",
+    "Check",
+    "Code",
+    "KeyBinding",
+    "ProposalResolver",
+    "Rejected",
+    "Verdict",
+    "validate_commit",
+    "validate_external_commit",
+    "validate_member_commit",
+]
