@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import client_cmd, mls_commands
+from . import client_cmd, mls_commands, validate_cmd
 from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
 
@@ -24,6 +24,7 @@ app.command("fetch")(client_cmd.fetch_cmd)
 app.command("join-check")(client_cmd.join_check_cmd)
 app.command("refresh")(client_cmd.refresh_cmd)
 app.command("mirror")(client_cmd.mirror_cmd)
+app.command("validate-commit")(validate_cmd.validate_commit_cmd)
 INSPECTORS["group-info"] = mls_commands.group_info_inspector
 
 

@@ -117,7 +117,9 @@ def with_dictionary(group: Group, entries: dict[int, bytes | None]) -> bytes:
     """The group's GroupInfo with dictionary components replaced (None drops one),
     re-signed by the real GroupInfo signer."""
     view = group.view
-    current = {c.component_id: c.data for c in (view.app_data.component_data if view.app_data else ())}
+    current = {
+        c.component_id: c.data for c in (view.app_data.component_data if view.app_data else ())
+    }
     for cid, data in entries.items():
         if data is None:
             current.pop(cid, None)
