@@ -51,8 +51,10 @@ from __future__ import annotations
 
 import enum
 import hmac
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import InviteKitError
 from .mls.appdata import component
@@ -203,15 +205,85 @@ class _Reject(Exception):
         self.verdict = Rejected(check, code, detail)
 
 
+class GroupState:
+    """A member's group at one epoch and what the validator derives from it.
+
+    Built from the member's decoded GroupInfo; the derived values (the decoded
+    GROUP_MEMBERSHIP, the inboxes of the tree's leaves, the per-slot tag counts) are computed
+    on first use and kept, so a member validating several commits against one epoch pays for
+    them once. Every validator function also accepts the bare :class:`GroupInfoView`.
+    """
+
+    def __init__(self, view: GroupInfoView) -> None:
+        self.view = view
+
+    @cached_property
+    def _membership(self) -> tuple[dict[bytes, bytes] | None, Code | None, str]:
+        data = component(self.view.app_data, GROUP_MEMBERSHIP)
+        if data is None:
+            return None, Code.NO_GROUP_MEMBERSHIP, "the group has no GROUP_MEMBERSHIP"
+        try:
+            return decode_membership(data), None, ""
+        except ComponentError as exc:
+            return None, Code.GROUP_MEMBERSHIP_MALFORMED, str(exc)
+
+    def membership(self, check: Check) -> dict[bytes, bytes]:
+        """The GROUP_MEMBERSHIP snapshot, or a rejection under ``check``."""
+        entries, code, detail = self._membership
+        if entries is None:
+            assert code is not None
+            raise _Reject(check, code, detail)
+        return entries
+
+    @cached_property
+    def tree_inboxes(self) -> dict[bytes, int]:
+        """Inbox id → first leaf index holding it (leaves without an XMTP credential skipped)."""
+        found: dict[bytes, int] = {}
+        for leaf_index, leaf in self.view.members():
+            try:
+                found.setdefault(credential_inbox_id(leaf.credential), leaf_index)
+            except ComponentError:
+                continue  # a non-XMTP leaf names no inbox
+        return found
+
+    @cached_property
+    def _tags(self) -> tuple[Counter[bytes] | None, str]:
+        counts: Counter[bytes] = Counter()
+        for value in self.membership(Check.MAX_USES).values():
+            try:
+                counts[decode_entry(value).admitted_via] += 1
+            except ComponentError as exc:
+                return None, str(exc)
+        return counts, ""
+
+    def tagged(self, external_group_id: bytes) -> int:
+        """Live GROUP_MEMBERSHIP entries whose tag equals ``external_group_id``."""
+        counts, detail = self._tags
+        if counts is None:
+            raise _Reject(Check.MAX_USES, Code.MEMBERSHIP_ENTRY_MALFORMED, detail)
+        return counts[external_group_id]
+
+
+State = GroupInfoView | GroupState
+
+
+def _state(state: State) -> GroupState:
+    return state if isinstance(state, GroupState) else GroupState(state)
+
+
 # --- shared steps -------------------------------------------------------------------------
 
 
-def _framed_commit(commit: bytes, state: GroupInfoView) -> PublicMessage:
-    """Framing check: strict decode, commit content, this group and epoch."""
+def _decode(commit: bytes) -> PublicMessage:
+    """Framing, part 1: strict decode of ``MLSMessage(PublicMessage)``."""
     try:
-        message = decode_public_message(commit)
+        return decode_public_message(commit)
     except MlsDecodeError as exc:
         raise _Reject(Check.FRAMING, Code.MALFORMED_COMMIT, f"{exc.code}: {exc}") from None
+
+
+def _check_frame(message: PublicMessage, state: GroupInfoView) -> None:
+    """Framing, part 2: a commit, for this group, at this epoch."""
     content = message.content
     if content.content_type != CONTENT_COMMIT or content.commit is None:
         raise _Reject(Check.FRAMING, Code.NOT_A_COMMIT, "the message does not carry a commit")
@@ -223,7 +295,6 @@ def _framed_commit(commit: bytes, state: GroupInfoView) -> PublicMessage:
             Code.WRONG_EPOCH,
             f"commit is framed at epoch {content.epoch}, the group is at {state.epoch}",
         )
-    return message
 
 
 def _verify_signature(message: PublicMessage, state: GroupInfoView, key: bytes) -> None:
@@ -247,16 +318,6 @@ def _verify_key_package(state: GroupInfoView, kp: KeyPackage) -> None:
         raise _Reject(Check.FRAMING, Code.KEY_PACKAGE_INVALID, exc.code) from None
 
 
-def _membership(state: GroupInfoView, check: Check) -> dict[bytes, bytes]:
-    data = component(state.app_data, GROUP_MEMBERSHIP)
-    if data is None:
-        raise _Reject(check, Code.NO_GROUP_MEMBERSHIP, "the group has no GROUP_MEMBERSHIP")
-    try:
-        return decode_membership(data)
-    except ComponentError as exc:
-        raise _Reject(check, Code.GROUP_MEMBERSHIP_MALFORMED, str(exc)) from None
-
-
 def _entry(data: bytes, check: Check) -> MembershipEntry:
     try:
         return decode_entry(data)
@@ -277,11 +338,12 @@ _FORBIDDEN = {
 
 def _external(
     message: PublicMessage,
-    state: GroupInfoView,
+    group: GroupState,
     envelope_ns: int,
     epoch_start_ns: int,
     key_binding: KeyBinding | None,
 ) -> Accepted:
+    state = group.view
     commit = message.content.commit
     assert commit is not None
     by_value = [p.proposal for p in commit.proposals if p.type == BY_VALUE and p.proposal]
@@ -334,22 +396,18 @@ def _external(
                 )
 
     # 4. not already a member (tree leaves and GROUP_MEMBERSHIP)
-    membership = _membership(state, Check.NOT_ALREADY_MEMBER)
+    membership = group.membership(Check.NOT_ALREADY_MEMBER)
     if joiner in membership:
         raise _Reject(
             Check.NOT_ALREADY_MEMBER, Code.JOINER_ALREADY_MEMBER, "inbox has a membership entry"
         )
-    for leaf_index, leaf in state.members():
-        try:
-            present = credential_inbox_id(leaf.credential) == joiner
-        except ComponentError:
-            continue  # a non-XMTP leaf names no inbox
-        if present:
-            raise _Reject(
-                Check.NOT_ALREADY_MEMBER,
-                Code.JOINER_ALREADY_MEMBER,
-                f"inbox already holds leaf {leaf_index}",
-            )
+    leaf_index = group.tree_inboxes.get(joiner)
+    if leaf_index is not None:
+        raise _Reject(
+            Check.NOT_ALREADY_MEMBER,
+            Code.JOINER_ALREADY_MEMBER,
+            f"inbox already holds leaf {leaf_index}",
+        )
 
     # 5. exactly one AppDataUpdate: the joiner's own GROUP_MEMBERSHIP insert
     updates = [p.app_data_update for p in by_value if p.app_data_update is not None]
@@ -434,11 +492,7 @@ def _external(
 
     # 11. concurrent uses of the active slot id
     if policy.max_uses:
-        used = sum(
-            1
-            for value in membership.values()
-            if _entry(value, Check.MAX_USES).admitted_via == policy.external_group_id
-        )
+        used = group.tagged(policy.external_group_id)
         if used >= policy.max_uses:
             raise _Reject(
                 Check.MAX_USES,
@@ -450,7 +504,7 @@ def _external(
 
 def validate_external_commit(
     commit: bytes,
-    state: GroupInfoView,
+    state: State,
     *,
     envelope_ns: int,
     epoch_start_ns: int,
@@ -458,15 +512,17 @@ def validate_external_commit(
 ) -> Verdict:
     """XIP-82 checks 1–11 (after the framing check) on an external commit.
 
-    ``state`` is the member's group at the current epoch (parsed with its ratchet tree;
-    the caller verified it). ``envelope_ns`` is the delivery-service timestamp of the
-    commit, ``epoch_start_ns`` that of the message by which this member entered or observed
-    the current epoch. ``key_binding``, when given, decides whether each installation key
-    belongs to the joiner's inbox. The confirmation tag, the ExternalInit KEM output and the
-    UpdatePath remain the caller's MLS stack's job.
+    ``state`` is the member's group at the current epoch (a :class:`GroupInfoView` parsed
+    with its ratchet tree, which the caller verified, or a :class:`GroupState` over one).
+    ``envelope_ns`` is the delivery-service timestamp of the commit, ``epoch_start_ns`` that
+    of the message by which this member entered or observed the current epoch.
+    ``key_binding``, when given, decides whether each installation key belongs to the
+    joiner's inbox. The confirmation tag, the ExternalInit KEM output and the UpdatePath
+    remain the caller's MLS stack's job.
     """
+    group = _state(state)
     return _verdict(
-        lambda: _external_commit(commit, state, envelope_ns, epoch_start_ns, key_binding)
+        lambda: _external_commit(_decode(commit), group, envelope_ns, epoch_start_ns, key_binding)
     )
 
 
@@ -478,13 +534,14 @@ def _verdict(run: Callable[[], Accepted]) -> Verdict:
 
 
 def _external_commit(
-    commit: bytes,
-    state: GroupInfoView,
+    message: PublicMessage,
+    group: GroupState,
     envelope_ns: int,
     epoch_start_ns: int,
     key_binding: KeyBinding | None,
 ) -> Accepted:
-    message = _framed_commit(commit, state)
+    state = group.view
+    _check_frame(message, state)
     content = message.content
     assert content.commit is not None
     if content.sender.sender_type == SENDER_NEW_MEMBER_COMMIT:
@@ -493,7 +550,7 @@ def _external_commit(
         _verify_signature(message, state, content.commit.path.leaf_node.signature_key)
     elif content.sender.sender_type == SENDER_MEMBER:
         _verify_signature(message, state, _sender_leaf_key(message, state))
-    return _external(message, state, envelope_ns, epoch_start_ns, key_binding)
+    return _external(message, group, envelope_ns, epoch_start_ns, key_binding)
 
 
 # --- member commits -----------------------------------------------------------------------
@@ -525,7 +582,7 @@ def _tag_rule(before: Mapping[bytes, bytes], after: Mapping[bytes, bytes]) -> No
 
 def validate_member_commit(
     commit: bytes,
-    state: GroupInfoView,
+    state: State,
     *,
     resolve_reference: ProposalResolver | None = None,
 ) -> Verdict:
@@ -539,13 +596,15 @@ def validate_member_commit(
     cannot be resolved is rejected (fail closed). Membership tag and confirmation tag remain
     the MLS stack's job.
     """
-    return _verdict(lambda: _member_commit(commit, state, resolve_reference))
+    group = _state(state)
+    return _verdict(lambda: _member_commit(_decode(commit), group, resolve_reference))
 
 
 def _member_commit(
-    commit: bytes, state: GroupInfoView, resolve_reference: ProposalResolver | None
+    message: PublicMessage, group: GroupState, resolve_reference: ProposalResolver | None
 ) -> Accepted:
-    message = _framed_commit(commit, state)
+    state = group.view
+    _check_frame(message, state)
     if message.content.sender.sender_type != SENDER_MEMBER:
         raise _Reject(
             Check.MEMBER_TAG,
@@ -578,7 +637,7 @@ def _member_commit(
         and p.app_data_update.component_id == GROUP_MEMBERSHIP
     ]
     if touches:
-        before = _membership(state, Check.MEMBER_TAG)
+        before = group.membership(Check.MEMBER_TAG)
         after = dict(before)
         for update in touches:
             if update.op != APP_DATA_OP_UPDATE or update.update is None:
@@ -597,43 +656,35 @@ def _member_commit(
 
 def validate_commit(
     commit: bytes,
-    state: GroupInfoView,
+    state: State,
     *,
     envelope_ns: int,
     epoch_start_ns: int,
     key_binding: KeyBinding | None = None,
     resolve_reference: ProposalResolver | None = None,
 ) -> Verdict:
-    """Route a commit by sender: members to the tag rule, everything else to checks 1–11."""
-    if _is_member_commit(commit):
-        return validate_member_commit(commit, state, resolve_reference=resolve_reference)
-    return validate_external_commit(
-        commit,
-        state,
-        envelope_ns=envelope_ns,
-        epoch_start_ns=epoch_start_ns,
-        key_binding=key_binding,
-    )
+    """Route a commit by sender: a member's to the tag rule, any other to checks 1–11."""
+    group = _state(state)
 
+    def route() -> Accepted:
+        message = _decode(commit)
+        is_member = message.content.sender.sender_type == SENDER_MEMBER
+        if is_member and message.content.content_type == CONTENT_COMMIT:
+            return _member_commit(message, group, resolve_reference)
+        return _external_commit(message, group, envelope_ns, epoch_start_ns, key_binding)
 
-def _is_member_commit(commit: bytes) -> bool:
-    try:
-        message = decode_public_message(commit)
-    except MlsDecodeError:
-        return False  # the external path reports the decode failure
-    return (
-        message.content.sender.sender_type == SENDER_MEMBER
-        and message.content.content_type == CONTENT_COMMIT
-    )
+    return _verdict(route)
 
 
 __all__ = [
     "Accepted",
     "Check",
     "Code",
+    "GroupState",
     "KeyBinding",
     "ProposalResolver",
     "Rejected",
+    "State",
     "Verdict",
     "validate_commit",
     "validate_external_commit",

@@ -389,6 +389,14 @@ def _emit_field(lines: list[str], ns: dict[str, Any], fld: Field, var: str, inde
             )
         lines.append(f"{indent}pos = nxt")
         return
+    if type(codec) is FixedOpaque:
+        lines += [
+            f"{indent}nxt = pos + {codec.size}",
+            f"{indent}if nxt > end: raise Truncated(f'{what} at offset {{pos}}: input ends')",
+            f"{indent}{var} = buf[pos:nxt]",
+            f"{indent}pos = nxt",
+        ]
+        return
     ns[f"dec_{var}"] = codec.decode
     lines.append(f"{indent}{var}, pos = dec_{var}(buf, pos, end, limits)")
 
