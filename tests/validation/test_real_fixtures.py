@@ -146,3 +146,18 @@ def test_shaped_fixtures_are_what_the_assembler_builds_and_get_their_verdicts() 
         else:
             _, check, code = info["expected"].split()
             assert rejected(verdict, check, code), (name, verdict)
+
+
+def test_a_group_state_reused_across_commits_gives_the_same_verdicts() -> None:
+    from invitekit.commit_validation import GroupState, validate_commit
+
+    view = parse_group_info(TSMLS_GI)
+    prepared = GroupState(view)
+    commits = [p.read_bytes() for p, _, _ in REAL if p.parent == TSMLS]
+    commits += [
+        p.read_bytes() for p in sorted(SHAPED.glob("shaped-*.bin")) if "large" not in p.name
+    ]
+    for commit in commits * 2:
+        fresh = validate_commit(commit, view, envelope_ns=10**18, epoch_start_ns=10**18)
+        reused = validate_commit(commit, prepared, envelope_ns=10**18, epoch_start_ns=10**18)
+        assert fresh == reused
