@@ -336,7 +336,7 @@ _FORBIDDEN = {
 }
 
 
-def _external(
+def _external_commit(
     message: PublicMessage,
     group: GroupState,
     envelope_ns: int,
@@ -344,8 +344,16 @@ def _external(
     key_binding: KeyBinding | None,
 ) -> Accepted:
     state = group.view
-    commit = message.content.commit
+    _check_frame(message, state)
+    content = message.content
+    commit = content.commit
     assert commit is not None
+    if content.sender.sender_type == SENDER_NEW_MEMBER_COMMIT:
+        if commit.path is None:
+            raise _Reject(Check.FRAMING, Code.MISSING_UPDATE_PATH, "external commit has no path")
+        _verify_signature(message, state, commit.path.leaf_node.signature_key)
+    elif content.sender.sender_type == SENDER_MEMBER:
+        _verify_signature(message, state, _sender_leaf_key(message, state))
     by_value = [p.proposal for p in commit.proposals if p.type == BY_VALUE and p.proposal]
     adds = [p.key_package for p in by_value if p.proposal_type == PROPOSAL_ADD and p.key_package]
     for kp in adds:
@@ -531,26 +539,6 @@ def _verdict(run: Callable[[], Accepted]) -> Verdict:
         return run()
     except _Reject as reject:
         return reject.verdict
-
-
-def _external_commit(
-    message: PublicMessage,
-    group: GroupState,
-    envelope_ns: int,
-    epoch_start_ns: int,
-    key_binding: KeyBinding | None,
-) -> Accepted:
-    state = group.view
-    _check_frame(message, state)
-    content = message.content
-    assert content.commit is not None
-    if content.sender.sender_type == SENDER_NEW_MEMBER_COMMIT:
-        if content.commit.path is None:
-            raise _Reject(Check.FRAMING, Code.MISSING_UPDATE_PATH, "external commit has no path")
-        _verify_signature(message, state, content.commit.path.leaf_node.signature_key)
-    elif content.sender.sender_type == SENDER_MEMBER:
-        _verify_signature(message, state, _sender_leaf_key(message, state))
-    return _external(message, group, envelope_ns, epoch_start_ns, key_binding)
 
 
 # --- member commits -----------------------------------------------------------------------

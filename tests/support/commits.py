@@ -147,6 +147,17 @@ def with_policy(group: Group, **changes: Any) -> bytes:
     return with_dictionary(group, {EXTERNAL_COMMIT_POLICY: policy.to_entry_bytes()})
 
 
+def revoked(group: Group) -> bytes:
+    """The group re-signed with its invite revoked (every per-invite field cleared)."""
+    return with_policy(
+        group,
+        allow_external_commit=False,
+        symmetric_key=None,
+        external_group_id=b"",
+        expires_at_ns=0,
+    )
+
+
 def with_membership(group: Group, entries: dict[bytes, bytes], **policy: Any) -> bytes:
     data: dict[int, bytes | None] = {GROUP_MEMBERSHIP: encode_membership(entries)}
     if policy:

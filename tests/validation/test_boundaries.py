@@ -39,6 +39,7 @@ from tests.support.commits import (
     joiner_entry,
     real_external,
     resign,
+    revoked,
     self_insert,
     shaped,
     tsmls,
@@ -324,26 +325,20 @@ def test_key_package_signature_is_verified(group: Group) -> None:
 
 
 def test_first_failing_check_wins_in_a_fixed_order(group: Group) -> None:
-    """A commit breaking checks 3, 5, 6, 7, 8 and 10 at once reports check 3, always."""
-    off = with_policy(
-        group,
-        allow_external_commit=False,
-        symmetric_key=None,
-        external_group_id=b"",
-        expires_at_ns=0,
-    )
-    psk_like = Proposal(proposal_type=PROPOSAL_REMOVE, removed=1)
+    """A commit breaking checks 3, 6, 7 and 10 at once reports check 3, always."""
+    off = revoked(group)
+    remove = Proposal(proposal_type=PROPOSAL_REMOVE, removed=1)
     commit = shaped(
         group,
         group_info=off,
-        extra=(add(group.file("kp-stranger")), by_value(psk_like)),
+        extra=(add(group.file("kp-stranger")), by_value(remove)),
         admitted_via=b"",
     )
     verdicts = {run(commit, off, envelope_ns=2**63) for _ in range(3)}
     assert len(verdicts) == 1
     (verdict,) = verdicts
     assert rejected(verdict, "3", "add-foreign-inbox")
-    fixed = shaped(group, group_info=off, extra=(by_value(psk_like),), admitted_via=b"")
+    fixed = shaped(group, group_info=off, extra=(by_value(remove),), admitted_via=b"")
     assert rejected(run(fixed, off), "6", "forbidden-remove")
 
 

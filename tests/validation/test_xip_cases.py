@@ -32,6 +32,7 @@ from tests.support.commits import (
     joiner_entry,
     key,
     resign,
+    revoked,
     shaped,
     tsmls,
     with_membership,
@@ -63,13 +64,7 @@ def test_case_02_multi_installation_joiner(group: Group) -> None:
 
 
 def test_case_03_master_switch_off(group: Group) -> None:
-    off = with_policy(
-        group,
-        allow_external_commit=False,
-        symmetric_key=None,
-        external_group_id=b"",
-        expires_at_ns=0,
-    )
+    off = revoked(group)
     assert rejected(run(shaped(group, group_info=off), off), "7", "external-commits-disabled")
     assert accepted(run(shaped(group), group.group_info))
 
