@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import enum
 import hmac
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -85,7 +84,7 @@ from .mls.proposals import (
 )
 from .mls.suites import verify_with_label
 from .mls.tls import encode_varint
-from .policy import parse_policy_entry
+from .policy import count_uses, parse_policy_entry
 from .xmtp_components import (
     EXTERNAL_COMMIT_POLICY,
     GROUP_MEMBERSHIP,
@@ -247,21 +246,22 @@ class GroupState:
         return found
 
     @cached_property
-    def _tags(self) -> tuple[Counter[bytes] | None, str]:
-        counts: Counter[bytes] = Counter()
+    def _tags(self) -> tuple[tuple[bytes | None, ...] | None, str]:
+        tags: list[bytes | None] = []
         for value in self.membership(Check.MAX_USES).values():
             try:
-                counts[decode_entry(value).admitted_via] += 1
+                tags.append(decode_entry(value).admitted_via or None)
             except ComponentError as exc:
                 return None, str(exc)
-        return counts, ""
+        return tuple(tags), ""
 
-    def tagged(self, external_group_id: bytes) -> int:
-        """Live GROUP_MEMBERSHIP entries whose tag equals ``external_group_id``."""
-        counts, detail = self._tags
-        if counts is None:
+    def membership_tags(self) -> tuple[bytes | None, ...]:
+        """Every entry's ``admitted_via_external_group_id`` (None when absent); a malformed
+        entry is a rejection under check 11."""
+        tags, detail = self._tags
+        if tags is None:
             raise _Reject(Check.MAX_USES, Code.MEMBERSHIP_ENTRY_MALFORMED, detail)
-        return counts[external_group_id]
+        return tags
 
 
 State = GroupInfoView | GroupState
@@ -500,7 +500,7 @@ def _external_commit(
 
     # 11. concurrent uses of the active slot id
     if policy.max_uses:
-        used = group.tagged(policy.external_group_id)
+        used = count_uses(policy, group.membership_tags())
         if used >= policy.max_uses:
             raise _Reject(
                 Check.MAX_USES,
