@@ -45,6 +45,11 @@ The whole tree (``code`` in brackets)::
     │   ├── MlsEncodeError [mls-encode]               (also ValueError)
     │   ├── UnsupportedCipherSuite, SignatureInvalid, InvalidSigner
     │   └── TreeHashMismatch, ParentHashInvalid
+    ├── ComponentError [xmtp-component]               XMTP components: invitekit.xmtp_components
+    │   ├── MalformedMembership [group-membership-malformed]
+    │   ├── MalformedDelta [membership-delta-malformed]
+    │   ├── MalformedEntry [membership-entry-malformed]
+    │   └── NotAnXmtpCredential [not-an-xmtp-credential]
     ├── ProtocolError [protocol]                      the service protocol: invitekit.protocol
     │   ├── InvalidRequest [invalid-request]          (carries the ProblemCode to answer with)
     │   └── InvalidResponse [malformed-response]
@@ -54,7 +59,8 @@ The whole tree (``code`` in brackets)::
         └── UnresolvablePointer
 
 Join and refresh *outcomes* (an expired invite, a full invite, a rotated QR) are not errors:
-they are typed values returned by :mod:`invitekit.join` and :mod:`invitekit.refresh`.
+they are typed values returned by :mod:`invitekit.join` and :mod:`invitekit.refresh`; so are
+the receive-side validator's verdicts (:mod:`invitekit.commit_validation`).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ class FixedOpaque(Codec):
 
     def encode(self, value: bytes, out: bytearray) -> None:
         if len(value) != self.size:
-            raise ValueError(f"opaque[{self.size}] given {len(value)} bytes")
+            raise MlsEncodeError(f"opaque[{self.size}] given {len(value)} bytes")
         out += value
 
 
