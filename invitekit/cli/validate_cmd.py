@@ -78,3 +78,6 @@ def validate_commit_cmd(
         if not as_json:
             print(f"rejected: check {verdict.check.value}: {verdict.code.value}: {verdict.detail}")
         raise typer.Exit(EXIT_REJECTED)
+
+
+__all__ = ["validate_commit_cmd", "verdict_json"]
