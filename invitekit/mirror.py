@@ -114,12 +114,12 @@ async def mirror_slot(
         for upload in ordered:
             digest = hashlib.sha256(upload.body).digest()
             if (upload.kind, upload.lane_id, digest) in present:
-                results.append(UploadResult(dest, upload.kind, True, "present"))
+                results.append(UploadResult(dest, upload.kind, "present"))
                 continue
             result = await client.replay(dest, slot_id, upload)
             if upload.kind is SlotKind.LANE and result.outcome == "stale":
                 # The destination lane is already past this epoch: nothing to copy.
-                result = replace(result, ok=True, outcome="superseded")
+                result = replace(result, outcome="superseded", failure=None)
             results.append(result)
         return results
 

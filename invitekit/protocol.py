@@ -148,9 +148,9 @@ def slot_path(
 ) -> str:
     """The path of ``route`` for one slot, relative to the API root (starts with ``/``)."""
     if (kind is SlotKind.LANE) != (lane_id is not None):
-        raise ValueError("a lane path needs a lane id; an open path must not have one")
+        raise ProtocolError("a lane path needs a lane id; an open path must not have one")
     if (route is Route.BLOB) != (sha256 is not None):
-        raise ValueError("only the blob route takes a content address")
+        raise ProtocolError("only the blob route takes a content address")
     middle = "open" if lane_id is None else f"lanes/{b64url(lane_id)}"
     tail = route.value if sha256 is None else f"blobs/{sha256.hex()}"
     return f"/slots/{b64url(slot_id)}/{middle}/{tail}"

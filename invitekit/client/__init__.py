@@ -1,9 +1,12 @@
-"""The aiohttp client side of invitekit: fetch hygiene, one or many blob services.
+"""The client side of invitekit: fetch hygiene, one or many blob services, any transport.
 
 * :class:`InviteClient` — upload (signed to a keyed lane, or to the open slot), fetch
   candidates / head / by ``(epoch, hash)``, existence query; many services at once with
   one result per service; candidates merged and de-duplicated by content hash.
 * :class:`FetchPolicy` — the hygiene limits (https only, redirects, caps, timeouts).
+* :class:`Transport` — the one-exchange seam: :class:`AiohttpTransport` (network) and
+  :class:`InProcessTransport` (applications mounted in this process).
+* The error contract and its tree: :mod:`invitekit.client.errors`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from ..protocol import SlotKind
 from .errors import (
     BodyTooLarge,
     ClientError,
+    DuplicateMount,
     FetchTimeout,
     InsecureUrl,
+    InvalidFetchPolicy,
+    LaneKeyRequired,
     MalformedResponse,
     RedirectRefused,
     ServiceError,
@@ -23,17 +29,25 @@ from .errors import (
     UploadRejected,
 )
 from .http import FetchPolicy
+from .inprocess import InProcessTransport
 from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
 from .service import InviteClient, api_root
+from .transport import AiohttpTransport, HttpResponse, Transport, TransportRequest
 
 __all__ = [
+    "AiohttpTransport",
     "BodyTooLarge",
     "ClientError",
+    "DuplicateMount",
     "FetchPolicy",
     "FetchResult",
     "FetchTimeout",
+    "HttpResponse",
+    "InProcessTransport",
     "InsecureUrl",
+    "InvalidFetchPolicy",
     "InviteClient",
+    "LaneKeyRequired",
     "MalformedResponse",
     "MergedFetch",
     "RedirectRefused",
@@ -42,6 +56,8 @@ __all__ = [
     "SlotKind",
     "StoredUpload",
     "TooManyRedirects",
+    "Transport",
+    "TransportRequest",
     "UnresolvablePointer",
     "UploadRejected",
     "UploadResult",

@@ -1,6 +1,33 @@
-"""Typed errors of the HTTP client and the join/refresh/mirror flows.
+"""The client's one error contract: every failure is a :class:`ClientError` with a stable
+``code`` (and, for service answers, the HTTP status and problem code).
 
-Every class subclasses :class:`invitekit.errors.InviteKitError` and has a stable ``code``.
+::
+
+    InviteKitError                                   (invitekit.errors)
+    └── ClientError                  client
+        ├── InvalidFetchPolicy       invalid-fetch-policy    a FetchPolicy limit is not positive
+        ├── LaneKeyRequired          lane-key-required       a lane request without key/lane id
+        ├── DuplicateMount           duplicate-mount         in-process origin mounted twice
+        ├── InsecureUrl              insecure-url            not https (http: loopback opt-in)
+        ├── RedirectRefused          redirect-refused        other scheme/origin, or a write
+        ├── TooManyRedirects         too-many-redirects
+        ├── BodyTooLarge             body-too-large          over the cap; read aborted
+        ├── FetchTimeout             fetch-timeout           retryable
+        ├── ServiceUnreachable       service-unreachable     retryable
+        ├── MalformedResponse        malformed-response      body breaks the protocol
+        ├── ServiceError             service-error           unexpected status (+ problem)
+        │   └── UploadRejected       upload-rejected         the service refused an upload
+        └── UnresolvablePointer      unresolvable-pointer    opaque pointer, no resolver
+
+How failures reach the caller (:class:`~invitekit.client.service.InviteClient`):
+
+* single-service reads whose answer is data (``head``, ``exists``, ``stored_uploads``)
+  raise a :class:`ClientError`;
+* per-service steps of a multi-service operation (``upload``, ``replay``, ``upload_many``,
+  ``fetch``, ``lookup``, ``fetch_merged``) return one result record per (service, kind)
+  carrying either the answer or the :class:`ClientError` (``result.failure``), so one dead
+  mirror never sinks the call.
+
 Messages name the origin (scheme, host, port) and never the URL path, query or userinfo,
 so a slot id or a credential embedded in a URL never reaches a log line.
 """
@@ -14,6 +41,29 @@ class ClientError(InviteKitError):
     """Base of every client-side failure."""
 
     code = "client"
+
+    @property
+    def retryable(self) -> bool:
+        """Worth a bounded retry: transport failures, 5xx and 429. Refusals are final."""
+        return False
+
+
+class InvalidFetchPolicy(ClientError, ValueError):
+    """A :class:`~invitekit.client.http.FetchPolicy` limit that is not positive."""
+
+    code = "invalid-fetch-policy"
+
+
+class LaneKeyRequired(ClientError):
+    """A keyed-lane request without the invite key (or, for reads and replays, a lane id)."""
+
+    code = "lane-key-required"
+
+
+class DuplicateMount(ClientError):
+    """An in-process transport asked to mount a second application under one origin."""
+
+    code = "duplicate-mount"
 
 
 class InsecureUrl(ClientError):
@@ -45,22 +95,38 @@ class FetchTimeout(ClientError):
 
     code = "fetch-timeout"
 
+    @property
+    def retryable(self) -> bool:
+        """A timeout may pass."""
+        return True
+
 
 class ServiceUnreachable(ClientError):
     """Connection refused, reset, DNS failure, TLS failure."""
 
     code = "service-unreachable"
 
+    @property
+    def retryable(self) -> bool:
+        """An outage may pass."""
+        return True
+
 
 class ServiceError(ClientError):
-    """The service answered with an unexpected status (details from problem+json)."""
+    """The service answered with an unexpected status; ``problem_type`` is its problem code
+    (``http-<status>`` when the answer carried none)."""
 
     code = "service-error"
 
     def __init__(self, message: str, *, status: int, problem_type: str | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.problem_type = problem_type
+        self.problem_type = problem_type or f"http-{status}"
+
+    @property
+    def retryable(self) -> bool:
+        """Server errors and rate limits may pass."""
+        return self.status >= 500 or self.status == 429
 
 
 class UploadRejected(ServiceError):
@@ -79,3 +145,21 @@ class UnresolvablePointer(ClientError):
     """An opaque (application-defined) service pointer and no resolver to interpret it."""
 
     code = "unresolvable-pointer"
+
+
+__all__ = [
+    "BodyTooLarge",
+    "ClientError",
+    "DuplicateMount",
+    "FetchTimeout",
+    "InsecureUrl",
+    "InvalidFetchPolicy",
+    "LaneKeyRequired",
+    "MalformedResponse",
+    "RedirectRefused",
+    "ServiceError",
+    "ServiceUnreachable",
+    "TooManyRedirects",
+    "UnresolvablePointer",
+    "UploadRejected",
+]

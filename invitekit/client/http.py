@@ -1,4 +1,4 @@
-"""Fetch hygiene (XIP-82 "Joiner-side resource bounds and fetch hygiene") over aiohttp.
+"""Fetch hygiene (XIP-82 "Joiner-side resource bounds and fetch hygiene") over any transport.
 
 Rules every request follows:
 
@@ -6,14 +6,14 @@ Rules every request follows:
   ``::1``, ``localhost``) and only when :attr:`FetchPolicy.allow_insecure_loopback` is set
   (tests, a local service).
 * **Credentials in URLs are ignored**: userinfo is stripped before any request and never
-  sent; the session never reads ``.netrc`` or proxy settings from the environment.
-* **Redirects are handled here**, never by aiohttp (``allow_redirects=False``): a redirect
+  sent; the network transport never reads ``.netrc`` or proxy settings from the environment.
+* **Redirects are handled here**, never by the transport (which never follows one): a redirect
   to another scheme is refused; one to another origin (scheme, host, port) is refused
   unless the origin is allow-listed; same-origin redirects are followed at most
   :attr:`FetchPolicy.max_redirects` times, and only for GET and HEAD.
-* **Bounded reads**: bodies are streamed in chunks and the read is aborted (connection
-  closed) as soon as the cap is passed; a larger ``Content-Length`` fails before reading.
-* **Timeouts** on connect and on the whole exchange.
+* **Bounded reads** and **timeouts** (connect, whole exchange): passed to the transport in
+  every :class:`~.transport.TransportRequest`; the transport streams the body and aborts
+  as soon as the cap is passed (see :mod:`invitekit.client.transport`).
 
 Error messages name only the origin, never the path (which carries slot ids).
 """
@@ -21,27 +21,22 @@ Error messages name only the origin, never the path (which carries slot ids).
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .errors import (
-    BodyTooLarge,
-    FetchTimeout,
     InsecureUrl,
+    InvalidFetchPolicy,
     MalformedResponse,
     RedirectRefused,
-    ServiceUnreachable,
     TooManyRedirects,
 )
+from .transport import HttpResponse, Transport, TransportRequest, origin_of
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +54,7 @@ class FetchPolicy:
 
     def __post_init__(self) -> None:
         if self.max_redirects < 0 or self.max_body_bytes < 1 or self.chunk_bytes < 1:
-            raise ValueError("FetchPolicy limits must be positive")
+            raise InvalidFetchPolicy("FetchPolicy limits must be positive")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -73,16 +68,6 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def origin_of(url: URL) -> str:
-    """``scheme://host:port`` with the default port spelled out."""
-    scheme = (url.scheme or "").lower()
-    port = url.port or _DEFAULT_PORTS.get(scheme, 0)
-    host = (url.host or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
 
 
 def safe_url(url: str | URL, policy: FetchPolicy) -> URL:
@@ -102,41 +87,6 @@ def safe_url(url: str | URL, policy: FetchPolicy) -> URL:
     elif scheme != "https":
         raise InsecureUrl(f"scheme {scheme!r} refused (https only)")
     return parsed.with_user(None).with_fragment(None)
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A fully read (and size-capped) response."""
-
-    status: int
-    headers: CIMultiDictProxy[str] = field(repr=False)
-    body: bytes = field(repr=False)
-    url: URL
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-cased."""
-        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-
-
-async def read_capped(resp: aiohttp.ClientResponse, cap: int, chunk: int) -> bytes:
-    """Stream the body; abort (and drop the connection) once it passes ``cap`` bytes."""
-    declared = resp.content_length
-    if declared is not None and declared > cap:
-        resp.close()
-        raise BodyTooLarge(f"{origin_of(resp.url)} declared a {declared}-byte body (cap {cap})")
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        piece = await resp.content.read(chunk)
-        if not piece:
-            break
-        total += len(piece)
-        if total > cap:
-            resp.close()
-            raise BodyTooLarge(f"{origin_of(resp.url)} sent more than {cap} bytes; aborted")
-        parts.append(piece)
-    return b"".join(parts)
 
 
 def _redirect_target(current: URL, location: str | None, method: str, policy: FetchPolicy) -> URL:
@@ -160,7 +110,7 @@ def _redirect_target(current: URL, location: str | None, method: str, policy: Fe
 
 
 async def request(
-    session: aiohttp.ClientSession,
+    transport: Transport,
     method: str,
     url: str | URL,
     policy: FetchPolicy,
@@ -168,65 +118,35 @@ async def request(
     headers: Mapping[str, str] | None = None,
     data: bytes | None = None,
     max_body_bytes: int | None = None,
-    ssl_context: ssl.SSLContext | None = None,
 ) -> HttpResponse:
-    """One request under the hygiene rules (see the module docstring)."""
+    """One request under the hygiene rules (see the module docstring), over ``transport``."""
     method = method.upper()
     current = safe_url(url, policy)
     cap = max_body_bytes if max_body_bytes is not None else policy.max_body_bytes
-    timeout = aiohttp.ClientTimeout(
-        total=policy.total_timeout_s, connect=policy.connect_timeout_s
-    )
-    ssl_arg: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
     for _hop in range(policy.max_redirects + 1):
-        try:
-            async with session.request(
+        resp = await transport.send(
+            TransportRequest(
                 method,
                 current,
-                headers=dict(headers or {}),
-                data=data,
-                allow_redirects=False,
-                timeout=timeout,
-                ssl=ssl_arg,
-            ) as resp:
-                if resp.status in REDIRECT_STATUSES:
-                    current = _redirect_target(
-                        current, resp.headers.get("Location"), method, policy
-                    )
-                    continue
-                body = b"" if method == "HEAD" else await read_capped(resp, cap, policy.chunk_bytes)
-                return HttpResponse(
-                    resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), body, current
-                )
-        except TimeoutError:
-            raise FetchTimeout(f"{origin_of(current)} timed out") from None
-        except aiohttp.ClientPayloadError:
-            raise MalformedResponse(f"{origin_of(current)} sent a broken body") from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError, OSError) as exc:
-            raise ServiceUnreachable(
-                f"{origin_of(current)} unreachable ({type(exc).__name__})"
-            ) from None
+                dict(headers or {}),
+                data,
+                max_body_bytes=cap,
+                chunk_bytes=policy.chunk_bytes,
+                connect_timeout_s=policy.connect_timeout_s,
+                total_timeout_s=policy.total_timeout_s,
+            )
+        )
+        if resp.status not in REDIRECT_STATUSES:
+            return resp
+        current = _redirect_target(current, resp.headers.get("Location"), method, policy)
     raise TooManyRedirects(f"more than {policy.max_redirects} redirects from {origin_of(current)}")
-
-
-def new_session(*, connector: aiohttp.BaseConnector | None = None) -> aiohttp.ClientSession:
-    """A session that ignores the environment (no proxies, no .netrc) and sends no cookies."""
-    return aiohttp.ClientSession(
-        connector=connector,
-        trust_env=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        raise_for_status=False,
-    )
 
 
 __all__ = [
     "REDIRECT_STATUSES",
     "FetchPolicy",
-    "HttpResponse",
+    "InvalidFetchPolicy",
     "is_loopback_host",
-    "new_session",
-    "origin_of",
-    "read_capped",
     "request",
     "safe_url",
 ]

@@ -1,4 +1,4 @@
-"""Plain result records of the HTTP client (no I/O here; safe to import anywhere)."""
+"""Result records of the HTTP client (no I/O here): an answer or a typed failure each."""
 
 from __future__ import annotations
 
@@ -7,32 +7,46 @@ from typing import Any
 
 from ..join import Candidate
 from ..protocol import SlotKind
+from .errors import ClientError, ServiceError
 
 
 @dataclass(frozen=True, slots=True)
 class UploadResult:
-    """What one service did with one upload.
+    """What one service did with one upload: an answer or a typed failure, never both.
 
     ``outcome`` is the service's admission outcome (``created``, ``idempotent``,
-    ``coalesced``, ``stale``, ``fork``, ``epoch-jump``, ``expired`` …) or, when the request
-    failed, the client error code (``service-unreachable``, ``fetch-timeout`` …).
+    ``coalesced``; callers may record ``present``/``superseded``) or, when the upload
+    failed, the refusal's problem code (``stale``, ``fork``, ``epoch-jump``, ``expired`` …)
+    or the client error code (``service-unreachable``, ``fetch-timeout`` …).
     """
 
     service: str
     kind: SlotKind
-    ok: bool
     outcome: str
     http_status: int | None = None
-    detail: str = ""
+    failure: ClientError | None = field(default=None, compare=False)
+
+    @classmethod
+    def failed(cls, service: str, kind: SlotKind, failure: ClientError) -> UploadResult:
+        """The result of an upload that failed with ``failure``."""
+        if isinstance(failure, ServiceError):
+            return cls(service, kind, failure.problem_type, failure.status, failure)
+        return cls(service, kind, failure.code, None, failure)
+
+    @property
+    def ok(self) -> bool:
+        """True when the service stored (or already held) the upload."""
+        return self.failure is None
 
     @property
     def retryable(self) -> bool:
-        """Transport failures, 5xx and 429 are worth a bounded retry; refusals are not."""
-        if self.ok:
-            return False
-        if self.http_status is None:
-            return True
-        return self.http_status >= 500 or self.http_status == 429
+        """A failure worth a bounded retry (see :attr:`ClientError.retryable`)."""
+        return self.failure is not None and self.failure.retryable
+
+    @property
+    def detail(self) -> str:
+        """The failure's message ("" on success)."""
+        return "" if self.failure is None else str(self.failure)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -48,19 +62,28 @@ class UploadResult:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """Candidates one service returned for one slot kind (or why it returned none)."""
+    """Candidates one service returned for one slot kind, or the failure that prevented it."""
 
     service: str
     kind: SlotKind
     candidates: tuple[Candidate, ...] = ()
-    error: str | None = None
-    detail: str = ""
+    failure: ClientError | None = field(default=None, compare=False)
     truncated: bool = False
 
     @property
     def ok(self) -> bool:
         """True when the service answered per contract (an empty slot is ok)."""
-        return self.error is None
+        return self.failure is None
+
+    @property
+    def error(self) -> str | None:
+        """The failure's code (``None`` on success)."""
+        return None if self.failure is None else self.failure.code
+
+    @property
+    def detail(self) -> str:
+        """The failure's message ("" on success)."""
+        return "" if self.failure is None else str(self.failure)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly form (content hashes only, never blob bytes)."""
@@ -106,3 +129,6 @@ class StoredUpload:
     lane_id: bytes = b""
     signature: bytes | None = field(default=None, repr=False)
     epoch: int | None = None
+
+
+__all__ = ["FetchResult", "MergedFetch", "StoredUpload", "UploadResult"]

@@ -1,15 +1,12 @@
 """Async client for the invitekit blob service (``spec/openapi.yaml``), one or many services.
 
 A *service* is named by its API root URL — the URL a ServicePointer carries, e.g.
-``https://blobs.example.org/v1``; a root with an empty path gets ``/v1`` appended. Slot
-routes hang below it: ``{root}/slots/{slot}/lanes/{lane}/…`` (keyed lane) and
-``{root}/slots/{slot}/open/…`` (open FIFO slot), ids in unpadded base64url.
+``https://blobs.example.org/v1``; a root with an empty path gets ``/v1`` appended. The
+paths, headers and bodies below it are :mod:`invitekit.protocol`'s.
 
-Every request goes through :func:`invitekit.client.http.request`, so the fetch-hygiene
-rules hold everywhere. Per-service failures of uploads, fetches and existence queries are
-*results* (``UploadResult.ok = False``, ``FetchResult.error``, ``None``), never exceptions,
-so one dead mirror never sinks a multi-service call; :meth:`InviteClient.head` and
-:meth:`InviteClient.stored_uploads` (single-service reads) raise typed client errors.
+Every request goes through :func:`invitekit.client.http.request` over the client's
+:class:`~invitekit.client.transport.Transport`, so the fetch-hygiene rules hold for every
+transport. Failures follow the contract drawn in :mod:`invitekit.client.errors`.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from ..errors import InviteKitError
 from ..join import Candidate, merge_candidates
 from ..lane import LaneSigner
 from ..protocol import (
+    API_ROOT,
     BLOB_MEDIA_TYPE,
     SIGNATURE_HEADER,
     BlobRecord,
@@ -41,25 +39,24 @@ from ..protocol import (
     problem_code_of,
     slot_path,
 )
-from .errors import ClientError, MalformedResponse, ServiceError
-from .http import FetchPolicy, HttpResponse, new_session, request, safe_url
+from .errors import ClientError, LaneKeyRequired, MalformedResponse, ServiceError, UploadRejected
+from .http import FetchPolicy, request, safe_url
 from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
+from .transport import AiohttpTransport, HttpResponse, Transport
 
 T = TypeVar("T")
 
-def _decoded(body: bytes, reader: Callable[[bytes], T]) -> T:
-    """Apply a protocol body reader; a contract breach becomes MalformedResponse."""
-    try:
-        return reader(body)
-    except InvalidResponse as exc:
-        raise MalformedResponse(str(exc)) from None
+#: How many candidates a fetch keeps per (service, kind) unless told otherwise.
+DEFAULT_MAX_CANDIDATES = 16
+#: Statuses meaning "this service has no presence route": ask by listing instead.
+_NO_PRESENCE_ROUTE = frozenset({404, 405, 501})
 
 
 def api_root(url: str, policy: FetchPolicy) -> URL:
     """The validated API root of a service URL (``/v1`` appended to an empty path)."""
     root = safe_url(url, policy).with_query(None)
     if root.path in ("", "/"):
-        root = root.with_path("/v1")
+        root = root.with_path(API_ROOT)
     return root
 
 
@@ -72,28 +69,44 @@ def label_of(url: str) -> str:
         return "<unparseable>"
 
 
-def _problem_code(resp: HttpResponse) -> str:
-    return problem_code_of(resp.status, resp.content_type, resp.body)
+def _decoded(body: bytes, reader: Callable[[bytes], T]) -> T:
+    """Apply a protocol body reader; a contract breach becomes MalformedResponse."""
+    try:
+        return reader(body)
+    except InvalidResponse as exc:
+        raise MalformedResponse(str(exc)) from None
+
+
+def _unexpected(resp: HttpResponse, what: str) -> ServiceError:
+    problem = problem_code_of(resp.status, resp.content_type, resp.body)
+    return ServiceError(
+        f"{what} answered HTTP {resp.status} ({problem})", status=resp.status,
+        problem_type=problem,
+    )
 
 
 class InviteClient:
-    """One aiohttp session for any number of blob services. Use as an async context manager.
+    """A client for any number of blob services over one transport (an async context
+    manager; it closes the transport it created).
 
-    ``ssl_context`` lets tests and private deployments trust their own CA; it never
-    relaxes the https-only rule.
+    ``transport`` defaults to :class:`~invitekit.client.transport.AiohttpTransport` (with
+    ``session``/``ssl_context`` when given; ``ssl_context`` lets tests and private
+    deployments trust their own CA and never relaxes the https-only rule).
     """
 
     def __init__(
         self,
         policy: FetchPolicy | None = None,
         *,
+        transport: Transport | None = None,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.policy = policy or FetchPolicy()
-        self._session = session
-        self._own_session = session is None
-        self._ssl = ssl_context
+        self._own_transport = transport is None
+        self.transport: Transport = transport or AiohttpTransport(
+            session=session, ssl_context=ssl_context
+        )
         self._signers: dict[bytes, LaneSigner] = {}
 
     async def __aenter__(self) -> InviteClient:
@@ -103,17 +116,9 @@ class InviteClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session if this client created it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The session (created on first use, inside the running loop)."""
-        if self._session is None:
-            self._session = new_session()
-        return self._session
+        """Close the transport if this client created it."""
+        if self._own_transport:
+            await self.transport.aclose()
 
     # --- addressing ----------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class InviteClient:
         if lane_id is not None:
             return lane_id
         if key is None:
-            raise ValueError("a keyed-lane request needs the invite key or a lane id")
+            raise LaneKeyRequired("a keyed-lane request needs the invite key or a lane id")
         return self.signer(key).lane_id
 
     def slot_url(
@@ -149,10 +154,7 @@ class InviteClient:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
     ) -> HttpResponse:
-        return await request(
-            self.session, method, url, self.policy, headers=headers, data=data,
-            ssl_context=self._ssl,
-        )
+        return await request(self.transport, method, url, self.policy, headers=headers, data=data)
 
     # --- uploads -------------------------------------------------------------------
 
@@ -168,29 +170,31 @@ class InviteClient:
         signature: bytes | None = None,
     ) -> UploadResult:
         """Upload one blob. Lanes are signed with the key's lane signer, or ``signature``
-        (a stored proof, when mirroring) is sent as is."""
+        (a stored proof, when mirroring) is sent as is. Raises only
+        :class:`~.errors.LaneKeyRequired` (a caller bug); every service failure is a result.
+        """
+        lane = self._lane(kind, key, lane_id)
+        headers = {"Content-Type": BLOB_MEDIA_TYPE}
+        if lane is not None:
+            if signature is None:
+                if key is None:
+                    raise LaneKeyRequired("a lane upload needs the invite key or a signature")
+                signature = self.signer(key).sign(slot_id, body)
+            headers[SIGNATURE_HEADER] = b64url(signature)
         label = label_of(service)
         try:
-            lane = self._lane(kind, key, lane_id)
-            headers = {"Content-Type": BLOB_MEDIA_TYPE}
-            if lane is not None:
-                if signature is None:
-                    if key is None:
-                        raise ValueError("a lane upload needs the invite key or a signature")
-                    signature = self.signer(key).sign(slot_id, body)
-                headers[SIGNATURE_HEADER] = b64url(signature)
             url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
             resp = await self._send("POST", url, headers=headers, data=body)
+            if resp.status not in (200, 201):
+                problem = problem_code_of(resp.status, resp.content_type, resp.body)
+                raise UploadRejected(
+                    f"upload answered HTTP {resp.status} ({problem})",
+                    status=resp.status, problem_type=problem,
+                )
+            outcome = _decoded(resp.body, UploadReceipt.outcome_from_json)
         except ClientError as exc:
-            return UploadResult(label, kind, False, exc.code, None, str(exc))
-        if resp.status in (200, 201):
-            try:
-                outcome = _decoded(resp.body, UploadReceipt.outcome_from_json)
-            except MalformedResponse as exc:
-                return UploadResult(label, kind, False, exc.code, resp.status, str(exc))
-            return UploadResult(label, kind, True, outcome, resp.status)
-        code = _problem_code(resp)
-        return UploadResult(label, kind, False, code, resp.status, f"HTTP {resp.status}")
+            return UploadResult.failed(label, kind, exc)
+        return UploadResult(label, kind, outcome, resp.status)
 
     async def upload_many(
         self,
@@ -211,9 +215,9 @@ class InviteClient:
         """Re-upload a stored upload verbatim (lane uploads with their stored signature)."""
         if stored.kind is SlotKind.LANE:
             if stored.signature is None:
-                return UploadResult(
-                    label_of(service), stored.kind, False, "missing-signature", None,
-                    "source served a lane upload without its signature",
+                return UploadResult.failed(
+                    label_of(service), stored.kind,
+                    LaneKeyRequired("source served a lane upload without its signature"),
                 )
             return await self.upload(
                 service, slot_id, stored.body, kind=SlotKind.LANE, lane_id=stored.lane_id,
@@ -229,20 +233,16 @@ class InviteClient:
         slot_id: bytes,
         kind: SlotKind,
         lane: bytes | None,
-        match: tuple[int, bytes] | None,
+        match: HeadRef | None,
     ) -> tuple[BlobRecord, ...]:
         url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
         if match is not None:
-            url = url.with_query(HeadRef(*match).to_query())
+            url = url.with_query(match.to_query())
         resp = await self._send("GET", url)
         if resp.status == 404:
             return ()
         if resp.status != 200:
-            raise ServiceError(
-                f"candidate listing answered HTTP {resp.status}",
-                status=resp.status,
-                problem_type=_problem_code(resp),
-            )
+            raise _unexpected(resp, "candidate listing")
         return _decoded(resp.body, CandidateListing.items_from_json)
 
     async def fetch(
@@ -258,14 +258,14 @@ class InviteClient:
     ) -> FetchResult:
         """The candidate set of one slot (or only the ``(epoch, digest)`` ``match``)."""
         label = label_of(service)
-        cap = max_candidates if max_candidates is not None else 16
+        cap = max_candidates if max_candidates is not None else DEFAULT_MAX_CANDIDATES
+        lane = self._lane(kind, key, lane_id)
         try:
-            lane = self._lane(kind, key, lane_id)
-            items = await self._list(service, slot_id, kind, lane, match)
-            blobs = [item.body for item in items[:cap]]
+            ref = None if match is None else HeadRef(*match)
+            items = await self._list(service, slot_id, kind, lane, ref)
         except ClientError as exc:
-            return FetchResult(label, kind, error=exc.code, detail=str(exc))
-        candidates = tuple(Candidate.of(b, f"{label} {kind}") for b in blobs)
+            return FetchResult(label, kind, failure=exc)
+        candidates = tuple(Candidate.of(i.body, f"{label} {kind}") for i in items[:cap])
         return FetchResult(label, kind, candidates, truncated=len(items) > cap)
 
     async def lookup(
@@ -308,16 +308,14 @@ class InviteClient:
         kind: SlotKind = SlotKind.LANE,
         key: bytes | None = None,
     ) -> Candidate | None:
-        """The service's first candidate (its ``head`` fast path), or None when empty."""
+        """The service's first candidate (its ``head`` fast path); ``None``: the slot is
+        empty. Raises :class:`~.errors.ClientError`."""
         lane = self._lane(kind, key, None)
         resp = await self._send("GET", self.slot_url(service, slot_id, kind, lane, Route.HEAD))
         if resp.status == 404:
             return None
         if resp.status != 200:
-            raise ServiceError(
-                f"head answered HTTP {resp.status}", status=resp.status,
-                problem_type=_problem_code(resp),
-            )
+            raise _unexpected(resp, "head")
         return Candidate.of(resp.body, f"{label_of(service)} {kind}")
 
     async def exists(
@@ -329,42 +327,32 @@ class InviteClient:
         *,
         kind: SlotKind = SlotKind.LANE,
         key: bytes | None = None,
-    ) -> bool | None:
-        """Existence query (service rule 8): is ``(epoch, digest)`` advertised? None: failed.
+    ) -> bool:
+        """Existence query (service rule 8): is ``(epoch, digest)`` advertised? Raises
+        :class:`~.errors.ClientError` when the service cannot say.
 
         A service without the presence route (404/405/501) is asked by metadata instead:
         the candidate listing, filtered on each blob's plaintext ``(epoch, digest)``.
         """
-        try:
-            lane = self._lane(kind, key, None)
-            url = self.slot_url(service, slot_id, kind, lane, Route.PRESENCE).with_query(
-                HeadRef(epoch, digest).to_query()
-            )
-            resp = await self._send("GET", url)
-            if resp.status in (404, 405, 501):
-                return await self._exists_by_listing(service, slot_id, kind, lane, epoch, digest)
-            if resp.status != 200:
-                return None
-            return _decoded(resp.body, Presence.present_from_json)
-        except ClientError:
-            return None
+        lane = self._lane(kind, key, None)
+        ref = HeadRef(epoch, digest)
+        url = self.slot_url(service, slot_id, kind, lane, Route.PRESENCE)
+        resp = await self._send("GET", url.with_query(ref.to_query()))
+        if resp.status in _NO_PRESENCE_ROUTE:
+            return await self._exists_by_listing(service, slot_id, kind, lane, ref)
+        if resp.status != 200:
+            raise _unexpected(resp, "presence")
+        return _decoded(resp.body, Presence.present_from_json)
 
     async def _exists_by_listing(
-        self,
-        service: str,
-        slot_id: bytes,
-        kind: SlotKind,
-        lane: bytes | None,
-        epoch: int,
-        digest: bytes,
+        self, service: str, slot_id: bytes, kind: SlotKind, lane: bytes | None, ref: HeadRef
     ) -> bool:
-        items = await self._list(service, slot_id, kind, lane, None)
-        for item in items:
+        for item in await self._list(service, slot_id, kind, lane, None):
             try:
                 blob = parse_blob(item.body).blob
             except InviteKitError:
                 continue
-            if blob.epoch == epoch and blob.group_state_hash == digest:
+            if blob.epoch == ref.epoch and blob.group_state_hash == ref.group_state_hash:
                 return True
         return False
 
@@ -375,10 +363,14 @@ class InviteClient:
         kind: SlotKind,
         lane_id: bytes | None = None,
     ) -> list[StoredUpload]:
-        """Everything a slot retains, with stored signatures (for mirroring). Raises."""
+        """Everything a slot retains, with stored signatures (for mirroring). Raises
+        :class:`~.errors.ClientError`."""
         lane = self._lane(kind, None, lane_id)
         items = await self._list(service, slot_id, kind, lane, None)
         return [
             StoredUpload(item.body, kind, lane or b"", item.signature, item.epoch)
             for item in items
         ]
+
+
+__all__ = ["DEFAULT_MAX_CANDIDATES", "InviteClient", "api_root", "label_of"]

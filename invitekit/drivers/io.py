@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..client import InviteClient
-from ..client.errors import UnresolvablePointer
+from ..client.errors import ClientError, UnresolvablePointer
 from ..errors import FlowStateError
 from ..needs import (
     CandidatesFetched,
@@ -84,10 +84,13 @@ class NeedPerformer:
             await self.sleep(need.seconds)
             return Slept()
         if isinstance(need, CheckExists):
-            present = await self.client.exists(
-                need.service, need.external_group_id, need.epoch, need.digest,
-                kind=need.kind, key=need.symmetric_key,
-            )
+            try:
+                present = await self.client.exists(
+                    need.service, need.external_group_id, need.epoch, need.digest,
+                    kind=need.kind, key=need.symmetric_key,
+                )
+            except ClientError as exc:
+                return Existence(None, exc.code)
             return Existence(present)
         if isinstance(need, FetchSlot):
             fetched = await self.client.fetch(

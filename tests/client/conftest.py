@@ -1,5 +1,12 @@
-"""Fixtures: real ``invitekit-service`` processes on 127.0.0.1 (temp SQLite), TLS fronts,
-an MLS world, and a client allowed to talk plain http to loopback."""
+"""Fixtures: blob services (temp SQLite), TLS fronts, an MLS world, and a client.
+
+By default ``service``/``start_service`` mount the real service app in this process
+(:class:`~invitekit.client.inprocess.InProcessTransport`: no subprocess, no TCP port) and
+``client`` talks to them through that transport (falling back to the network for the
+hostile loopback servers some tests start). A test module or test marked
+``service_process`` gets real ``invitekit-service`` processes on 127.0.0.1 instead — the
+tests about sockets, TLS and the CLI (which makes its own network client).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +23,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from invitekit.client import FetchPolicy, InviteClient
+from invitekit.client import AiohttpTransport, FetchPolicy, InProcessTransport, InviteClient
 
 from .servers import serve
 from .tls import SelfSignedCert, make_cert
 from .world import World
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "service_process: run this test's services as real processes on loopback"
+    )
 
 
 def free_port() -> int:
@@ -88,12 +101,50 @@ class ServiceProcess:
                 self.proc.wait(timeout=10)
 
 
-@pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
-    started: list[ServiceProcess] = []
+@dataclass
+class InProcessService:
+    """The real service app mounted in this process; ``url`` is its API root."""
 
-    def start(name: str = "svc", *extra: str) -> ServiceProcess:
-        svc = ServiceProcess(tmp_path / f"{name}.sqlite3", free_port(), tuple(extra)).start()
+    transport: InProcessTransport
+    url: str
+
+    def kill(self) -> None:
+        """The host vanishes: every later request fails as unreachable."""
+        self.transport.take_down(self.url)
+
+    def stop(self) -> None:
+        self.kill()
+
+
+Service = ServiceProcess | InProcessService
+
+
+@pytest.fixture
+async def inprocess() -> AsyncIterator[InProcessTransport]:
+    transport = InProcessTransport(fallback=AiohttpTransport())
+    yield transport
+    await transport.aclose()
+
+
+@pytest.fixture
+def start_service(
+    request: pytest.FixtureRequest, tmp_path: Path, inprocess: InProcessTransport
+) -> Iterator[Callable[..., Service]]:
+    started: list[ServiceProcess] = []
+    as_process = request.node.get_closest_marker("service_process") is not None
+
+    def start(name: str = "svc") -> Service:
+        db = tmp_path / f"{name}.sqlite3"
+        if not as_process:
+            url = inprocess.add_service(
+                name,
+                f"sqlite:///{db}",
+                rate_limits_enabled=False,
+                access_log=False,
+                log_level="WARNING",
+            )
+            return InProcessService(inprocess, url)
+        svc = ServiceProcess(db, free_port()).start()
         started.append(svc)
         return svc
 
@@ -103,13 +154,13 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 
 @pytest.fixture
-def service(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
+def service(start_service: Callable[..., Service]) -> Service:
     return start_service("a")
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[InviteClient]:
-    async with InviteClient(FetchPolicy(allow_insecure_loopback=True)) as c:
+async def client(inprocess: InProcessTransport) -> AsyncIterator[InviteClient]:
+    async with InviteClient(FetchPolicy(allow_insecure_loopback=True), transport=inprocess) as c:
         yield c
 
 

@@ -14,7 +14,7 @@ async def serve(
     app: web.Application, *, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[str]:
     """Run ``app`` on an ephemeral loopback port; yield its base URL."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()

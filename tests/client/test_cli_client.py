@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from invitekit.cli import app
@@ -15,6 +16,9 @@ from invitekit.policy import enable, revoke
 
 from .conftest import ServiceProcess
 from .fixtures import rine
+
+# The CLI builds its own network client: these services are real processes on loopback.
+pytestmark = pytest.mark.service_process
 
 runner = CliRunner()
 LOOP = "--allow-insecure-loopback"

@@ -1,4 +1,5 @@
-"""The HTTP client against real service processes: every route, many services at once."""
+"""The HTTP client against the real service (mounted in-process): every route, many services
+at once, and the client's error contract."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
-from invitekit.client import FetchPolicy, InsecureUrl, InviteClient, SlotKind, api_root
+from invitekit.client import (
+    ClientError,
+    FetchPolicy,
+    InsecureUrl,
+    InvalidFetchPolicy,
+    InviteClient,
+    LaneKeyRequired,
+    ServiceUnreachable,
+    SlotKind,
+    UploadRejected,
+    api_root,
+)
 from invitekit.lane import lane_id_for
 
 from .conftest import ServiceProcess
@@ -49,6 +61,8 @@ async def test_lane_upload_fetch_head_lookup_presence(
     assert stale.outcome == "stale"
     assert stale.http_status == 409
     assert not stale.retryable
+    assert isinstance(stale.failure, UploadRejected)
+    assert stale.failure.problem_type == "stale"
     joiner_copy = seal_gi(rine("rine-classic-epochs-e5-joiner"), KEY).to_bytes()
     member_copy = seal_gi(rine("rine-classic-epochs-e5"), KEY).to_bytes()
     assert (await client.upload(url, slot, joiner_copy, key=KEY)).outcome == "created"
@@ -180,3 +194,39 @@ async def test_existence_falls_back_to_the_listing_on_a_minimal_service(
         slot = os.urandom(8)
         assert await client.exists(url, slot, 2, digest, kind=SlotKind.OPEN) is True
         assert await client.exists(url, slot, 3, digest, kind=SlotKind.OPEN) is False
+
+
+async def test_error_contract_single_service_reads_raise_typed_errors(
+    client: InviteClient, start_service: Callable[..., ServiceProcess]
+) -> None:
+    dead = start_service("gone")
+    dead.kill()
+    slot = os.urandom(16)
+    with pytest.raises(ServiceUnreachable) as caught:
+        await client.exists(dead.url, slot, 1, bytes(32), key=KEY)
+    assert caught.value.retryable
+    assert caught.value.code == "service-unreachable"
+    with pytest.raises(ServiceUnreachable):
+        await client.head(dead.url, slot, key=KEY)
+    with pytest.raises(ClientError):
+        await client.stored_uploads(dead.url, slot, SlotKind.OPEN)
+    # ...while the per-service steps of fan-out calls report the same failure as a result.
+    fetched = await client.fetch(dead.url, slot, key=KEY)
+    assert isinstance(fetched.failure, ServiceUnreachable)
+    assert fetched.error == "service-unreachable"
+    assert fetched.candidates == ()
+
+
+async def test_error_contract_caller_bugs_are_typed(
+    client: InviteClient, service: ServiceProcess
+) -> None:
+    slot = os.urandom(16)
+    for call in (
+        client.upload(service.url, slot, blob(1)),  # a lane upload with neither key nor proof
+        client.fetch(service.url, slot),
+        client.exists(service.url, slot, 1, bytes(32)),
+    ):
+        with pytest.raises(LaneKeyRequired):
+            await call
+    with pytest.raises(InvalidFetchPolicy):
+        FetchPolicy(max_body_bytes=0)

@@ -4,12 +4,17 @@ Admin creates a group, enables the policy, mints the invite, uploads; joiner A s
 link, joins by external commit, the member applies it, A refreshes the blob; joiner B joins
 at the new epoch from A's blob; an ordinary member commit stales the blob and the
 committer's refresh makes the invite joinable again.
+
+Kept on real sockets on purpose (``service_process``): a real ``invitekit-service`` process
+behind a real TLS server on loopback, reached by the default network client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from invitekit.client import InviteClient
 from invitekit.drivers import check_invite, committer_refresh, join_invite
@@ -25,6 +30,7 @@ from .world import World
 HOUR_NS = 3600 * 10**9
 
 
+@pytest.mark.service_process
 async def test_end_to_end_over_tls(
     world: World, service: ServiceProcess, tls_front: Callable[[str], Any], cert: SelfSignedCert
 ) -> None:

@@ -1,5 +1,9 @@
 """Hostile and failing services during a real join: a mirror dies, a service streams an
-endless body, services redirect to http or to another origin."""
+endless body, services redirect to http or to another origin.
+
+The redirect tests run real service processes behind real TLS servers on loopback
+(``service_process``); the others mount the service in-process.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-from invitekit.client import FetchPolicy, InviteClient
+from invitekit.client import FetchPolicy, InProcessTransport, InviteClient
 from invitekit.drivers import join_invite
 from invitekit.join import Joined, NoCandidates
 from invitekit.pointer import HttpsPointer
@@ -63,10 +68,10 @@ async def endless_server() -> AsyncIterator[str]:
 
 
 async def test_malicious_service_streams_an_endless_body(
-    world: World, service: ServiceProcess
+    world: World, service: ServiceProcess, inprocess: InProcessTransport
 ) -> None:
     policy = FetchPolicy(allow_insecure_loopback=True, max_body_bytes=2 << 20)
-    async with endless_server() as hostile, InviteClient(policy) as client:
+    async with endless_server() as hostile, InviteClient(policy, transport=inprocess) as client:
         sc = Scenario.start(world, client, [service])
         await sc.refresh()
 
@@ -113,6 +118,7 @@ async def redirector(target_root: str, cert: SelfSignedCert) -> AsyncIterator[st
         yield base + "/v1"
 
 
+@pytest.mark.service_process
 async def test_redirect_to_http_is_refused(
     world: World, service: ServiceProcess, cert: SelfSignedCert
 ) -> None:
@@ -135,6 +141,7 @@ async def test_redirect_to_http_is_refused(
         assert "alice" not in world.members
 
 
+@pytest.mark.service_process
 async def test_cross_origin_redirect_is_refused(
     world: World,
     service: ServiceProcess,

@@ -3,7 +3,6 @@ client that checks every response against spec/openapi.yaml (openapi-core)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -28,6 +27,7 @@ from openapi_core.datatypes import RequestParameters
 
 from invitekit.blob import seal
 from invitekit.lane import LaneSigner
+from invitekit.protocol import b64url, parse_b64url
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI_PATH = REPO / "spec" / "openapi.yaml"
@@ -35,11 +35,13 @@ U64_MAX = (1 << 64) - 1
 
 
 def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    return b64url(data)
 
 
 def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raw = parse_b64url(text)
+    assert raw is not None, "the service sent non-canonical base64url"
+    return raw
 
 
 def digest_for(label: str | int) -> bytes:
