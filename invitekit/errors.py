@@ -52,10 +52,11 @@ The whole tree (``code`` in brackets)::
     │   └── NotAnXmtpCredential [not-an-xmtp-credential]
     ├── ProtocolError [protocol]                      the service protocol: invitekit.protocol
     │   ├── InvalidRequest [invalid-request]          (carries the ProblemCode to answer with)
-    │   └── InvalidResponse [malformed-response]
-    └── ClientError [client]                          the blob-service client
+    │   └── InvalidResponse [invalid-response]
+    └── ClientError [client]                          blob-service client: invitekit.client.errors
         ├── InsecureUrl, RedirectRefused, TooManyRedirects, BodyTooLarge, FetchTimeout
         ├── ServiceUnreachable, ServiceError (+ UploadRejected), MalformedResponse
+        ├── LaneKeyRequired, DuplicateMount, InvalidFetchPolicy (also ValueError)
         └── UnresolvablePointer
 
 Join and refresh *outcomes* (an expired invite, a full invite, a rotated QR) are not errors:

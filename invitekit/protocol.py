@@ -69,9 +69,10 @@ class InvalidRequest(ProtocolError):
 
 
 class InvalidResponse(ProtocolError):
-    """A response body that does not follow the service contract."""
+    """A response body that does not follow the service contract (the client reports it as
+    :class:`invitekit.client.errors.MalformedResponse`)."""
 
-    code = "malformed-response"
+    code = "invalid-response"
 
 
 # --- base64url -----------------------------------------------------------------------
