@@ -250,6 +250,7 @@ class Machine(Generic[T]):
 
     def __init__(self, steps: Steps[T]) -> None:
         self._steps = steps
+        self._failed: BaseException | None = None
         self._need: Need[Any] | Finished[T] = self._resume(None)
 
     @property
@@ -272,6 +273,8 @@ class Machine(Generic[T]):
     def send(self, result: object) -> Need[Any] | Finished[T]:
         """Answer the current need; returns the next one."""
         need = self._need
+        if self._failed is not None:
+            raise FlowStateError("the machine stopped on an error; it takes no more results")
         if isinstance(need, Finished):
             raise FlowStateError("the machine has finished; it takes no more results")
         need.accept(result)
@@ -279,10 +282,14 @@ class Machine(Generic[T]):
         return self._need
 
     def _resume(self, result: object) -> Need[Any] | Finished[T]:
+        """Run the steps to their next need; an error they raise stops the machine for good."""
         try:
             return self._steps.send(result)
         except StopIteration as stop:
             return Finished(stop.value)
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
 
 __all__ = [

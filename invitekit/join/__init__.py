@@ -4,9 +4,9 @@ typed outcomes.
 * :class:`JoinMachine` — every transition of the flow; the driver
   (:mod:`invitekit.drivers.join`) only performs the I/O it asks for;
 * :mod:`invitekit.join.outcomes` — what a join ends in, as data;
-* candidate triage and selection (steps 2–5) are :mod:`invitekit.selection`'s, the
-  pre-commit check (step 6) :mod:`invitekit.precommit`'s; both are re-exported here for
-  the join's callers.
+* candidate triage and selection (steps 2–5) are :mod:`invitekit.selection`'s (its
+  candidate and survivor types are re-exported here), the pre-commit check (step 6)
+  :mod:`invitekit.precommit`'s.
 """
 
 from __future__ import annotations

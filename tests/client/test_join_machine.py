@@ -29,6 +29,7 @@ from invitekit.join import (
     check_instant,
 )
 from invitekit.mls import GroupInfoView, parse_group_info
+from invitekit.mls.errors import MlsError
 from invitekit.needs import (
     CandidatesFetched,
     Commit,
@@ -188,6 +189,15 @@ def test_accepted_commit_refreshes_every_target_with_the_new_state() -> None:
     assert outcome.refresh_skipped is None
     assert outcome.stale_check is not None
     assert outcome.stale_check.ok
+
+
+def test_an_error_inside_the_flow_stops_the_machine_for_good() -> None:
+    m = machine(policy())
+    m.send(fetched(blob_of(3)))
+    with pytest.raises(MlsError):  # the caller's "new GroupInfo" is not a GroupInfo
+        m.send(CommitAccepted(b"not a group info", NOW, policy()))
+    with pytest.raises(FlowStateError):
+        m.send(CommitAccepted(rine("rine-classic-epochs-e4"), NOW, policy()))
 
 
 def test_stale_qr_after_commit_joins_but_uploads_nothing() -> None:
