@@ -75,11 +75,11 @@ class RefreshRole(enum.StrEnum):
 class TargetAction(enum.StrEnum):
     """What a refresh pass did for one target."""
 
-    UPLOADED = "uploaded"  # own blob uploaded (see the uploads for each kind's outcome)
+    UPLOADED = "uploaded"  # own blob uploaded and accepted everywhere it went
     STAND_DOWN = "stand-down"  # backstop: the member's pair is already present
     HEALTHY = "healthy"  # deep check: a valid blob at the member's pair is retained
     REUPLOADED = "reuploaded"  # deep check: none was; own blob uploaded
-    ERROR = "error"  # the service could not be asked or refused (see ``error``)
+    ERROR = "error"  # the service could not be asked, or refused (``error``, ``uploads``)
     SKIPPED = "skipped"  # not attempted (see ``skipped``)
 
 
@@ -409,15 +409,16 @@ def _committer(
     epoch = own.blob.epoch  # seal (and verify) before any I/O
     urls, skipped = yield from _targets(invite.policy, first)
     results = yield from _upload(invite, urls, kinds, own.body)
-    reports = [
-        TargetReport(url, TargetAction.UPLOADED, uploads=_of(results, url))
-        for url in urls
-    ]
+    reports = [_uploaded(url, None, tuple(r for r in results if r.service == url)) for url in urls]
     return RefreshReport(RefreshRole.COMMITTER, epoch, (*reports, *skipped))
 
 
-def _of(results: tuple[UploadOutcome, ...], url: str) -> tuple[UploadOutcome, ...]:
-    return tuple(r for r in results if r.service == url)
+def _uploaded(
+    url: str, kind: SlotKind | None, results: tuple[UploadOutcome, ...]
+) -> TargetReport:
+    """UPLOADED when every upload to ``url`` was accepted, else ERROR (see the uploads)."""
+    ok = bool(results) and all(r.ok for r in results)
+    return TargetReport(url, TargetAction.UPLOADED if ok else TargetAction.ERROR, kind, results)
 
 
 def _query_failed(url: str, kind: SlotKind) -> TargetReport:
@@ -455,9 +456,7 @@ def _backstop(
                     report = TargetReport(url, TargetAction.STAND_DOWN, kind)
                     break
                 results = yield from _upload(invite, (url,), (kind,), own.body)
-                ok = bool(results) and all(r.ok for r in results)
-                action = TargetAction.UPLOADED if ok else TargetAction.ERROR
-                report = TargetReport(url, action, kind, results)
+                report = _uploaded(url, kind, results)
                 if not any(r.retryable for r in results):
                     break
             reports.append(report)

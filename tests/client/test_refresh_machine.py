@@ -79,7 +79,7 @@ def test_committer_uploads_one_blob_everywhere_at_once() -> None:
     assert report.role is RefreshRole.COMMITTER
     assert [(t.service, t.action) for t in report.targets] == [
         (B, TargetAction.UPLOADED),
-        (A, TargetAction.UPLOADED),
+        (A, TargetAction.ERROR),  # the refusal is in the target's uploads
         ("opaque:" + b"?".hex(), TargetAction.SKIPPED),
     ]
     assert report.targets[2].skipped is SkipReason.NO_RESOLVER
