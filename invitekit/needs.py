@@ -125,7 +125,8 @@ class Slept:
 
 @dataclass(frozen=True)
 class Existence:
-    """An existence query's answer; ``present`` is None when the query failed."""
+    """An existence query's answer; ``present`` is None when the query failed (``detail``:
+    the failure's error code, when the driver knows it)."""
 
     present: bool | None
     detail: str = ""

@@ -421,8 +421,9 @@ def _uploaded(
     return TargetReport(url, TargetAction.UPLOADED if ok else TargetAction.ERROR, kind, results)
 
 
-def _query_failed(url: str, kind: SlotKind) -> TargetReport:
-    return TargetReport(url, TargetAction.ERROR, kind, error=EXISTENCE_QUERY_FAILED)
+def _query_failed(url: str, kind: SlotKind, code: str = "") -> TargetReport:
+    """An existence query that got no answer; ``code`` is the client's error code if known."""
+    return TargetReport(url, TargetAction.ERROR, kind, error=code or EXISTENCE_QUERY_FAILED)
 
 
 def _backstop(
@@ -450,7 +451,7 @@ def _backstop(
                     )
                 )
                 if answer.present is None:
-                    report = _query_failed(url, kind)
+                    report = _query_failed(url, kind, answer.detail)
                     continue
                 if backstop_decision(answer.present) is BackstopAction.STAND_DOWN:
                     report = TargetReport(url, TargetAction.STAND_DOWN, kind)

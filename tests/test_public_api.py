@@ -22,8 +22,8 @@ REQUIRED = {
 }
 
 
-#: Generated protobuf code, and the client package (its contract is tested with it).
-_ELSEWHERE = {"proto", "client"}
+#: Generated protobuf code.
+_ELSEWHERE = {"proto"}
 
 
 def public_modules() -> list[str]:

@@ -30,7 +30,6 @@ from invitekit.pointer import HttpsPointer, OpaquePointer
 from invitekit.policy import revoke
 from invitekit.protocol import SlotKind
 from invitekit.refresh import (
-    EXISTENCE_QUERY_FAILED,
     Backoff,
     RefreshMachine,
     RefreshRole,
@@ -148,9 +147,9 @@ def test_backstop_failed_query_is_an_error_after_the_last_try() -> None:
     m.send(Existence(None))
     assert isinstance(m.need, Wait)
     m.send(Slept())
-    m.send(Existence(None))
+    m.send(Existence(None, "fetch-timeout"))
     target = m.outcome.targets[0]
-    assert (target.action, target.error) == (TargetAction.ERROR, EXISTENCE_QUERY_FAILED)
+    assert (target.action, target.error) == (TargetAction.ERROR, "fetch-timeout")
 
 
 def test_backstop_refusal_is_not_retried() -> None:
