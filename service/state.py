@@ -41,7 +41,10 @@ class ServiceState:
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
-                settings.client_read_limit, settings.client_write_limit, settings.slot_write_limit
+                settings.client_read_limit,
+                settings.client_write_limit,
+                settings.slot_write_limit,
+                shared=store.rate_counter(),
             )
             if settings.rate_limits_enabled
             else None
