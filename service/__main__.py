@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from . import logs
 from .app import create_app
 from .config import Settings
-from .storage import prepare_database
+from .storage import StorageUnavailable, prepare_database
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _prepare_storage(settings)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StorageUnavailable) as exc:
         print(f"invitekit-service: cannot open database: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1:

@@ -6,6 +6,8 @@ The database URL picks the backend: ``sqlite:///path`` (embedded, one host) or
 
 from __future__ import annotations
 
+import asyncio
+
 from .base import (
     AdmitResult,
     BlobStore,
@@ -51,8 +53,11 @@ def open_store(database_url: str, *, max_batch: int = 256, pool_size: int = 10) 
 
 
 def prepare_database(database_url: str) -> None:
-    """One-off set-up before workers start: SQLite creates the file and schema here;
-    PostgreSQL migrates in each worker's ``start`` (under its advisory lock)."""
+    """One-off set-up before workers start (raises :class:`StorageUnavailable` or
+    ``ValueError``): SQLite creates the file and schema; PostgreSQL connects and applies
+    missing migrations (each worker checks again at start, under the migration lock)."""
     check_database_url(database_url)
-    if database_url.startswith("sqlite:"):
-        SqliteBlobStore.initialise_schema(sqlite_path_from_url(database_url))
+    if is_postgres_url(database_url):
+        asyncio.run(PostgresBlobStore.prepare(database_url))
+        return
+    SqliteBlobStore.initialise_schema(sqlite_path_from_url(database_url))

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from .base import StorageUnavailable
+
 MIGRATIONS_TABLE = "invitekit_migrations"
 MIGRATION_LOCK = int.from_bytes(
     hashlib.sha256(b"invitekit/postgres/migrations").digest()[:8], "big", signed=True
 )
 
 
-class SchemaTooNew(Exception):
+class SchemaTooNew(StorageUnavailable):
     """The database was migrated by a newer invitekit than this one."""
 
 
@@ -47,7 +49,6 @@ CREATE TABLE slots (
     slot_id bytea NOT NULL,
     lane_id bytea NOT NULL,
     lock_key bigint NOT NULL,
-    marker_bucket integer NOT NULL,
     head_epoch bytea,
     head_hash bytea,
     last_write_ns bigint NOT NULL,
@@ -69,9 +70,8 @@ CREATE TABLE blobs (
     body bytea NOT NULL,
     UNIQUE (slot_ref, fields_key)
 );
--- Sealed bodies are incompressible: never try; keep rows up to ~8 KiB inline.
+-- Sealed bodies are incompressible: store them out of line without trying to compress.
 ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL;
-ALTER TABLE blobs SET (toast_tuple_target = 8160);
 CREATE INDEX blobs_by_sha ON blobs (slot_ref, sha256);
 CREATE INDEX blobs_by_pair ON blobs (slot_ref, epoch, group_state_hash);
 CREATE INDEX blobs_by_expiry ON blobs (expires_at_ns)

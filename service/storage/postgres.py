@@ -57,22 +57,21 @@ _LOAD = (
 )
 _APPLY = """
 WITH s AS (
-    INSERT INTO slots AS t (slot_id, lane_id, lock_key, marker_bucket, head_epoch, head_hash,
-                            last_write_ns)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO slots AS t (slot_id, lane_id, lock_key, head_epoch, head_hash, last_write_ns)
+    VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (slot_id, lane_id) DO UPDATE SET
         head_epoch = EXCLUDED.head_epoch, head_hash = EXCLUDED.head_hash,
         last_write_ns = EXCLUDED.last_write_ns, version = t.version + 1
     RETURNING t.id
 ), gone AS (
-    DELETE FROM blobs WHERE slot_ref = (SELECT id FROM s) AND seq = ANY($8::bigint[])
+    DELETE FROM blobs WHERE slot_ref = (SELECT id FROM s) AND seq = ANY($7::bigint[])
 ), ins AS (
     INSERT INTO blobs (slot_ref, sha256, fields_key, epoch, group_state_hash, expires_at_ns,
                        nonce, signature, received_ns, body)
-    SELECT id, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM s WHERE $18::boolean
+    SELECT id, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM s WHERE $17::boolean
     RETURNING seq
 )
-SELECT (SELECT seq FROM ins) AS seq, pg_notify($19, $20)
+SELECT (SELECT seq FROM ins) AS seq, pg_notify($18, $19)
 """
 # Candidates: metadata of every entry; the body only for the first ``$4`` live ones in
 # candidate order (epoch desc, group_state_hash asc, arrival desc), and only if ``$5``.
@@ -129,13 +128,14 @@ SELECT count(*) FROM gone
 _RATE_HIT = """
 WITH prev AS (
     SELECT coalesce((SELECT hits FROM rate_counters
-                     WHERE scope = $1 AND key_hash = $2 AND window_start_ms = $3 - $5), 0)
-           AS hits
+                     WHERE scope = $1::text AND key_hash = $2::bytea
+                       AND window_start_ms = $3::bigint - $5::bigint), 0) AS hits
 )
 INSERT INTO rate_counters AS r (scope, key_hash, window_start_ms, hits, expires_ms)
-SELECT $1, $2, $3, 1, $3 + 2 * $5 FROM prev WHERE prev.hits * $6::float8 + 1 <= $4
+SELECT $1::text, $2::bytea, $3::bigint, 1, $3::bigint + 2 * $5::bigint FROM prev
+WHERE prev.hits * $6::float8 + 1 <= $4::integer
 ON CONFLICT (scope, key_hash, window_start_ms) DO UPDATE SET hits = r.hits + 1
-WHERE r.hits + 1 + (SELECT hits FROM prev) * $6::float8 <= $4
+WHERE r.hits + 1 + (SELECT hits FROM prev) * $6::float8 <= $4::integer
 RETURNING r.hits
 """
 
@@ -212,14 +212,22 @@ class PostgresBlobStore:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Apply migrations (under the migration lock), open the pool and the listener."""
+    @staticmethod
+    async def prepare(dsn: str, timeout: float = 30.0) -> None:
+        """Connect once and apply missing migrations (under the migration lock)."""
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=self.command_timeout)
+            conn = await asyncpg.connect(dsn, timeout=timeout)
             try:
                 await migrate(conn)
             finally:
                 await conn.close()
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable("cannot open the PostgreSQL database") from exc
+
+    async def start(self) -> None:
+        """Apply migrations (under the migration lock), open the pool and the listener."""
+        await self.prepare(self.dsn, self.command_timeout)
+        try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
                 min_size=self.pool_min,
@@ -356,7 +364,6 @@ class PostgresBlobStore:
             address.slot_id,
             address.lane_id,
             slot_lock_key(address),
-            ChangeMarkers.bucket(address),
             None if new_head is None else _u64(new_head.epoch),
             None if new_head is None else new_head.group_state_hash,
             now_ns,

@@ -38,6 +38,18 @@ class Backend:
     def store(self, directory: Path) -> BlobStore:
         return open_store(self.database_url(directory))
 
+    def count(self, database_url: str, table: str) -> int:
+        """Rows in one of the store's tables (``blobs`` or ``slots``)."""
+        assert table in ("blobs", "slots")
+        if self.server is not None:
+            out = self.server.psql(
+                f"SELECT count(*) FROM {table}", dbname=database_url.rsplit("/", 1)[1]
+            )
+            return int(out.strip())
+        path = Path(database_url.removeprefix("sqlite:///"))
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
     def committed_epochs(self, database_url: str) -> list[int]:
         """Every stored blob's epoch in commit (arrival) order."""
         if self.server is not None:
