@@ -155,6 +155,10 @@ def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connec
     if writer:
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
+    else:
+        # Readers: map the file (up to SQLite's compile-time cap) and keep index pages hot.
+        conn.execute(f"PRAGMA mmap_size={1 << 40}")
+        conn.execute("PRAGMA cache_size=-65536")
     return conn
 
 
@@ -527,8 +531,7 @@ class SqliteBlobStore:
     ) -> list[StoredBlob]:
         """Live entries in candidate order (a slot holds at most its retention window).
 
-        Metadata first, then the bodies of the entries returned only, in one read
-        transaction (one snapshot).
+        Metadata first, then the bodies of the entries returned only.
         """
         sql = f"SELECT {_META_COLUMNS} FROM blobs b WHERE {_SLOT_FILTER}"  # noqa: S608 -- constants
         params: tuple[Any, ...] = (address.slot_id, address.lane_id)
@@ -538,8 +541,10 @@ class SqliteBlobStore:
         cut = max(limit, 0)
 
         def work(db: sqlite3.Connection) -> tuple[list[StoredBlob], bool]:
-            db.execute("BEGIN")
-            try:
+            # No transaction needed: rows are never updated, only inserted and deleted, so a
+            # body found by seq belongs to the row the metadata came from; a row deleted in
+            # between (evicted, collected) makes us read the slot again.
+            while True:
                 metas = [_meta(row) for row in db.execute(sql, params)]
                 live = sorted((m for m in metas if m.is_live(now_ns)), key=candidate_sort_key)
                 chosen = live[:cut]
@@ -552,10 +557,10 @@ class SqliteBlobStore:
                             [m.seq for m in chosen],
                         )
                     )
-            finally:
-                db.execute("COMMIT")
-            found = [StoredBlob(m, bodies.get(m.seq) if with_body else None) for m in chosen]
-            return found, len(live) < len(metas)
+                    if len(bodies) < len(chosen):
+                        continue
+                found = [StoredBlob(m, bodies.get(m.seq) if with_body else None) for m in chosen]
+                return found, len(live) < len(metas)
 
         found, expired = await self._read(not with_body or cut <= _INLINE_ROWS, work)
         if expired:
