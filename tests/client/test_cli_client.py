@@ -55,6 +55,8 @@ def test_upload_fetch_join_check_refresh(tmp_path: Path, service: ServiceProcess
         str(gi),
         "-p",
         str(pol),
+        "--epoch-start-ns",
+        "now",
         "-s",
         svc,
         "-k",
@@ -87,15 +89,17 @@ def test_upload_fetch_join_check_refresh(tmp_path: Path, service: ServiceProcess
     assert out.startswith("ready: ")
 
     code, out, err = run(
-        "refresh", "-g", str(gi), "-p", str(pol), "--role", "backstop", "-s", svc, LOOP, "--json"
+        "refresh", "-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "--role", "backstop",
+        "-s", svc, LOOP, "--json",
     )
     assert code == 0, err
-    assert [t["action"] for t in json.loads(out)["targets"]] == ["stand-down"]
+    assert [t["action"] for t in json.loads(out)["targets"]] == ["stand-down"] * 2  # lane and open
     code, out, err = run(
-        "refresh", "-g", str(gi), "-p", str(pol), "--role", "deep", "-s", svc, LOOP, "--json"
+        "refresh", "-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "--role", "deep",
+        "-s", svc, LOOP, "--json",
     )
     assert code == 0, err
-    assert [t["action"] for t in json.loads(out)["targets"]] == ["healthy"]
+    assert [t["action"] for t in json.loads(out)["targets"]] == ["healthy"] * 2
 
 
 def test_join_check_reports_non_joinable_outcomes(tmp_path: Path, service: ServiceProcess) -> None:
@@ -117,12 +121,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, service: ServiceProcess) -
         ("upload", "-b", str(gi), "-p", str(pol), "-s", service.url, LOOP),  # not a blob
         ("mirror", "--from", service.url, "--to", service.url, LOOP),  # no slot
         ("mirror", "--from", service.url, "--to", service.url, "--slot", "zz", LOOP),
-        ("refresh", "-g", str(gi), "-p", str(pol), "--role", "nope", LOOP),
+        ("refresh", "-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "--role", "nope",
+         LOOP),
         ("join-check", link, "-s", service.url, LOOP, "--kind", "sideways"),
     ]
     revoked = tmp_path / "revoked.bin"
     revoked.write_bytes(revoke(enable()).to_entry_bytes())
-    cases.append(("refresh", "-g", str(gi), "-p", str(revoked), LOOP))
+    cases.append(("refresh", "-g", str(gi), "-p", str(revoked), "--epoch-start-ns", "now", LOOP))
     for args in cases:
         code, _out, err = run(*args)
         assert code == 2, (args, err)
@@ -141,7 +146,8 @@ def test_mirror_many_slots(tmp_path: Path, start_service: Callable[..., ServiceP
         gi = tmp_path / "gi.bin"
         gi.write_bytes(rine("rine-classic-epochs-e2"))
         code, _, err = run(
-            "upload", "-g", str(gi), "-p", str(pol), "-s", src.url, "-k", "lane", "-k", "open", LOOP
+            "upload", "-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "-s", src.url,
+            "-k", "lane", "-k", "open", LOOP,
         )
         assert code == 0, err
         links.append(make_link(policy.invite(), "https://example.org/i"))
