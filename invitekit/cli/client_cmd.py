@@ -321,11 +321,20 @@ def join_check_cmd(
     level: Annotated[
         str, typer.Option(help="GroupInfo checks: parse, signature, tree or parent-hashes.")
     ] = "tree",
+    policy_file: Annotated[
+        str | None,
+        typer.Option(
+            "--policy", "-p",
+            help="The group's policy entry, for GroupInfos that carry none (plain MLS "
+            "stacks: the app knows it out of band).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run the join flow up to (not including) the commit; print what a joiner would get."""
+    known = parse_policy_entry(read_binary(policy_file)).policy if policy_file else None
     overrides = check_urls(service, loopback)
     payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     try:
@@ -339,6 +348,7 @@ def join_check_cmd(
             return await check_invite(
                 payload, client=client, resolver=make_resolver(overrides, loopback),
                 options=options,
+                policy_provider=(lambda _view: known) if known is not None else None,
             )
 
     outcome = _run(go())
