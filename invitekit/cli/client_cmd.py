@@ -70,7 +70,7 @@ GroupInfoOpt = Annotated[
 OptionalEpochStartOpt = Annotated[
     str | None,
     typer.Option(
-        "--epoch-start-ns",
+        "--epoch-start-ns", metavar="NS|now",
         help="With --group-info (required there): when its epoch began, ns or 'now'.",
     ),
 ]

@@ -63,14 +63,14 @@ def parse_epoch_start_ns(text: str) -> int:
 ServiceOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--service", "-s",
+        "--service", "-s", metavar="URL",
         help="Service API root URL (repeatable). Overrides every pointer the invite or "
         "policy names.",
     ),
 ]
 KindOpt = Annotated[
     list[str] | None,
-    typer.Option("--kind", "-k", help="Slot kind: lane or open (repeatable)."),
+    typer.Option("--kind", "-k", metavar="KIND", help="Slot kind: lane or open (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 LoopbackOpt = Annotated[
@@ -80,11 +80,13 @@ LoopbackOpt = Annotated[
         help="Allow plain http to 127.0.0.1/::1/localhost (local services and tests only).",
     ),
 ]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Per-request timeout, seconds.")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", metavar="SECONDS", help="Per-request timeout, seconds.")
+]
 EpochStartOpt = Annotated[
     str,
     typer.Option(
-        "--epoch-start-ns",
+        "--epoch-start-ns", metavar="NS|now",
         help="When the GroupInfo's epoch began: ns since the UNIX epoch, or 'now'. "
         "The blob's expiry is derived from it.",
     ),
@@ -92,7 +94,7 @@ EpochStartOpt = Annotated[
 ExpireInOpt = Annotated[
     str | None,
     typer.Option(
-        "--expire-in",
+        "--expire-in", metavar="DURATION",
         help="Staleness bound from epoch start: ns, or with a unit (90s, 1h, 30d); 0: none.",
     ),
 ]

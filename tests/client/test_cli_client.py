@@ -187,10 +187,11 @@ def test_service_flag_overrides_the_invites_own_pointer(
     assert code == 0, err
     link = json.loads(out)["link"]
     for cmd in ("join-check", "fetch"):
-        code, out, err = run(cmd, link, "-s", service.url, LOOP, "--json")
+        extra = ("-p", str(pol)) if cmd == "join-check" else ()
+        code, out, err = run(cmd, link, "-s", service.url, *extra, LOOP, "--json")
         assert code == 0, (cmd, err)
-    assert json.loads(run("join-check", link, "-s", service.url, LOOP, "--json")[1])[
-        "outcome"] == "ready"
+    code, out, _ = run("join-check", link, "-s", service.url, "-p", str(pol), LOOP, "--json")
+    assert json.loads(out)["outcome"] == "ready"
 
 
 def test_a_loopback_minted_link_joins_without_a_service_flag(
@@ -202,10 +203,10 @@ def test_a_loopback_minted_link_joins_without_a_service_flag(
                          "--link-base", "https://example.org/i", "--json")
     assert code == 0, err
     link = json.loads(out)["link"]
-    code, out, err = run("join-check", link, LOOP, "--json")
+    code, out, err = run("join-check", link, "-p", str(pol), LOOP, "--json")
     assert code == 0, err
     assert json.loads(out)["outcome"] == "ready"
-    code, _, err = run("join-check", link, "--json")  # no opt-in: refused, one line
+    code, _, err = run("join-check", link, "-p", str(pol), "--json")  # no opt-in: refused, one line
     assert code == 2
     assert err.startswith("error: insecure-url: ")
 
@@ -279,7 +280,8 @@ def test_mirror_with_only_a_slot_copies_the_open_slot(
     code, out, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot", slot, LOOP)
     assert code == 0, err
     assert "open slot only" in out
-    code, out, _ = run("join-check", link, "-s", dest.url, LOOP, "--json", "-k", "open")
+    code, out, _ = run("join-check", link, "-s", dest.url, "-p", str(pol), LOOP, "--json",
+                       "-k", "open")
     assert json.loads(out)["outcome"] == "ready"
     code, _, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot", slot, "-k",
                        "lane", LOOP)
