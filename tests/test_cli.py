@@ -121,7 +121,7 @@ def test_inspect_each_kind(tmp_path: Path) -> None:
 
     pol = tmp_path / "p.bin"
     run("policy", "enable", "-o", str(pol))
-    code, out, _ = run("inspect", str(pol), "--kind", "policy", "--json")
+    code, out, _ = run("inspect", str(pol), "--type", "policy", "--json")
     assert json.loads(out)["kind"] == "external-commit-policy"
 
 
@@ -130,8 +130,8 @@ def test_inspect_each_kind(tmp_path: Path) -> None:
     [
         (["inspect", "definitely-not-an-invite"], "file-not-found"),
         (["inspect", "missing.bin"], "file-not-found"),
-        (["inspect", "https://x.org/i#AAAA", "--kind", "payload"], "malformed-message"),
-        (["inspect", "https://x.org/i#EgA", "--kind", "payload"], "unsupported-version"),
+        (["inspect", "https://x.org/i#AAAA", "--type", "payload"], "malformed-message"),
+        (["inspect", "https://x.org/i#EgA", "--type", "payload"], "unsupported-version"),
         (["mint", "--key", "00" * 31, "--slot-id", "abcdef01"], "invalid-symmetric-key-length"),
         (["mint", "--key", "00" * 32, "--slot-id", "abcd"], "invalid-external-group-id"),
         (["mint", "--key", "00" * 32, "--slot-id", "abcdef01", "--service", "http://x.org"],
@@ -140,7 +140,7 @@ def test_inspect_each_kind(tmp_path: Path) -> None:
          "invalid-service-url"),
         (["mint", "--key", "zz", "--slot-id", "abcdef01"], "bad-input"),
         (["policy", "rotate", "-p", "/nonexistent/file"], "file-not-found"),
-        (["inspect", "x", "--kind", "nope"], "bad-input"),
+        (["inspect", "x", "--type", "nope"], "bad-input"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], code_word: str) -> None:

@@ -425,7 +425,8 @@ def mirror_cmd(
     source: Annotated[str, typer.Option("--from", help="Source service API root URL.")],
     to: Annotated[list[str], typer.Option("--to", help="Destination service (repeatable).")],
     slot: Annotated[
-        list[str] | None, typer.Option("--slot", help="Slot id (external_group_id) as hex.")
+        list[str] | None,
+        typer.Option("--slot-id", metavar="HEX", help="Slot id (external_group_id) as hex."),
     ] = None,
     lane: Annotated[
         list[str] | None, typer.Option("--lane", help="Keyed-lane id as hex (repeatable).")
@@ -444,7 +445,7 @@ def mirror_cmd(
     slots: list[bytes] = []
     lanes: list[bytes] = []
     for text in slot or ():
-        slots.append(_hex(text, "--slot"))
+        slots.append(_hex(text, "--slot-id"))
     for text in lane or ():
         value = _hex(text, "--lane")
         if len(value) != 32:
@@ -455,7 +456,7 @@ def mirror_cmd(
         slots.append(payload.external_group_id)
         lanes.append(lane_id_for(payload.symmetric_key))
     if not slots:
-        raise fail("usage", "give at least one --slot or --invite")
+        raise fail("usage", "give at least one --slot-id or --invite")
     kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
     if not lanes and SlotKind.OPEN not in kinds:
         raise fail(

@@ -181,7 +181,10 @@ def inspect(
         str, typer.Argument(help="A file, - for stdin, or an invite link / base64url / hex.")
     ],
     kind: Annotated[
-        str, typer.Option(help="auto, or one of: blob, payload, policy, group-info.")
+        str,
+        typer.Option(
+            "--type", metavar="TYPE", help="auto, or one of: blob, payload, policy, group-info."
+        ),
     ] = "auto",
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print keys instead of redacting them.")
@@ -190,7 +193,7 @@ def inspect(
 ) -> None:
     """Decode a payload, blob, policy entry or GroupInfo and print what it holds."""
     if kind != "auto" and kind not in INSPECTORS:
-        raise fail("bad-input", f"unknown kind {kind!r}; choose from {', '.join(INSPECTORS)}")
+        raise fail("bad-input", f"unknown type {kind!r}; choose from {', '.join(INSPECTORS)}")
     data, text = _read_any(source)
     if text is not None and (kind in ("auto", "payload")):
         try:

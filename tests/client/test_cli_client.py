@@ -120,7 +120,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, service: ServiceProcess) -
         ("upload", "-g", str(gi), "-s", service.url, LOOP),  # --group-info without --policy
         ("upload", "-b", str(gi), "-p", str(pol), "-s", service.url, LOOP),  # not a blob
         ("mirror", "--from", service.url, "--to", service.url, LOOP),  # no slot
-        ("mirror", "--from", service.url, "--to", service.url, "--slot", "zz", LOOP),
+        ("mirror", "--from", service.url, "--to", service.url, "--slot-id", "zz", LOOP),
         ("refresh", "-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "--role", "nope",
          LOOP),
         ("join-check", link, "-s", service.url, LOOP, "--kind", "sideways"),
@@ -154,7 +154,7 @@ def test_mirror_many_slots(tmp_path: Path, start_service: Callable[..., ServiceP
     args = ["mirror", "--from", src.url, "--to", dest.url, LOOP, "--json"]
     for link in links:
         args += ["--invite", link]
-    args += ["--slot", os.urandom(8).hex()]  # an empty slot mirrors to nothing, fine
+    args += ["--slot-id", os.urandom(8).hex()]  # an empty slot mirrors to nothing, fine
     code, out, err = run(*args)
     assert code == 0, err
     slots = json.loads(out)["slots"]
@@ -277,18 +277,18 @@ def test_mirror_with_only_a_slot_copies_the_open_slot(
     pol, gi, link = setup_files(tmp_path)
     _upload(pol, gi, src.url)  # the CLI writes the open slot as well as the lane
     slot = parse_policy_entry_slot(pol)
-    code, out, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot", slot, LOOP)
+    code, out, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot-id", slot, LOOP)
     assert code == 0, err
     assert "open slot only" in out
     code, out, _ = run("join-check", link, "-s", dest.url, "-p", str(pol), LOOP, "--json",
                        "-k", "open")
     assert json.loads(out)["outcome"] == "ready"
-    code, _, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot", slot, "-k",
+    code, _, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot-id", slot, "-k",
                        "lane", LOOP)
     assert code == 2
     assert err.startswith("error: usage: ")
     assert "lane listing" in err
-    code, _, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot", "00" * 16, LOOP)
+    code, _, err = run("mirror", "--from", src.url, "--to", dest.url, "--slot-id", "00" * 16, LOOP)
     assert code == 1
     assert "nothing-to-copy" in err
 
