@@ -21,6 +21,10 @@ if [ "${#debian_packages[@]}" -gt 0 ]; then
     "${debian_packages[@]}" >/dev/null
 fi
 
+# --- PostgreSQL server binaries for the PostgreSQL backend's tests and benchmarks -----------
+# (tests/service/pg_local.py starts a private server from them; apt-get when missing)
+scripts/setup-postgres.sh >/dev/null
+
 # --- the virtual environment -------------------------------------------------------------
 # The stamp names what was installed; a set-up killed half-way leaves no stamp.
 stamp=".venv/.invitekit-installed"
