@@ -267,3 +267,30 @@ def test_chromium_is_installed() -> None:
 
 
 
+
+
+@pytest.mark.slow
+async def test_the_pages_qr_encoder_round_trips_every_version(
+    service: tuple[str, Path], tmp_path: Path
+) -> None:
+    """static/qr.js, run in Chromium, read back by a real decoder: versions 1-10, all sizes."""
+    async with Browser(tmp_path / "profile-qr") as browser:
+        page = await browser.open(service[0] + "/i")
+        await page.wait_for("typeof InviteQr === 'object'")
+        lengths = [1, 14, 26, 42, 62, 84, 106, 122, 152, 180, 213]
+        versions = set()
+        for n in lengths:
+            text = "".join(chr(33 + (i * 7 + n) % 94) for i in range(n))
+            matrix = await page.evaluate(f"InviteQr.encode({json.dumps(text)})")
+            assert matrix is not None, n
+            size = len(matrix)
+            versions.add((size - 17) // 4)
+            img = Image.new("L", (size + 8, size + 8), 255)
+            for y, row in enumerate(matrix):
+                for x, dark in enumerate(row):
+                    if dark:
+                        img.putpixel((x + 4, y + 4), 0)
+            img = img.resize(((size + 8) * 6, (size + 8) * 6), Image.NEAREST)
+            assert [b.text for b in zxingcpp.read_barcodes(img)] == [text], n
+        assert versions == set(range(1, 11))
+        assert await page.evaluate(f"InviteQr.encode({json.dumps('x' * 214)})") is None
