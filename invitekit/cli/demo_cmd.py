@@ -286,7 +286,7 @@ def demo_cmd(
         raise fail("usage", "--members must be between 1 and 50")
     check_urls([service] if service else [], loopback)
     try:
-        import rine_mls  # noqa: F401, PLC0415
+        import rine_mls  # noqa: PLC0415
     except ImportError:
         raise fail(
             "missing-extra", "the demo needs rine-mls: pip install 'invitekit[mls]'"
@@ -305,6 +305,8 @@ def demo_cmd(
             asyncio.run(run_demo(steps, Path(tmp), members, service, loopback, target))
         except DemoFailed as exc:
             raise fail("demo-failed", str(exc)) from None
+        except rine_mls.RineMlsError as exc:
+            raise fail("mls-error", f"{type(exc).__name__}: {exc}") from None
         if as_json:
             emit_json({"steps": steps.items, "simulated": SIMULATED})
 
