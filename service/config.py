@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     head_stale_while_revalidate_s: int = Field(30, ge=0)
     head_cache_entries: int = Field(10_000, ge=0)
 
+    landing_path: str | None = Field(
+        "/i", description="invite landing page path, also served upper-cased ('none': off)"
+    )
+    landing_app_link: str | None = Field(
+        None, description="'open in app' link; the page appends #<invite> (e.g. myapp://join)"
+    )
+    apple_app_site_association: Path | None = Field(
+        None, description="JSON file served at /.well-known/apple-app-site-association"
+    )
+    assetlinks: Path | None = Field(
+        None, description="JSON file served at /.well-known/assetlinks.json"
+    )
+
     log_level: str = "INFO"
     access_log: bool = True
     openapi_path: Path | None = None
@@ -74,7 +87,20 @@ class Settings(BaseSettings):
             raise ValueError("digest lengths must be a non-empty subset of 32, 48, 64")
         return sorted(set(value))
 
-    @field_validator("lane_max_epoch_jump", "open_max_epoch_jump", "slot_idle_ttl_s", mode="before")
+    @field_validator("landing_path")
+    @classmethod
+    def _landing_path(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith("/") or any(c in value for c in "#?% ") or value == "/"
+            or value.lower().startswith(("/v1", "/_landing", "/.well-known"))
+        ):
+            raise ValueError("landing path must be a plain absolute path like /i")
+        return value
+
+    @field_validator(
+        "lane_max_epoch_jump", "open_max_epoch_jump", "slot_idle_ttl_s", "landing_path",
+        "landing_app_link", mode="before",
+    )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off", "null"):
