@@ -16,7 +16,7 @@ Threads and connections (all plain :mod:`sqlite3`):
   connection instead, which saves the thread hop when the database is resident in memory
   but stalls the loop when a page has to come from disk.
 * **GC** — runs on the writer thread in short chunks (one transaction each, sized to take a
-  few milliseconds), so a group commit waits at most one chunk.
+  about 20 ms), so a group commit waits at most one chunk.
 * **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
   commit); a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at most once
   per ``checkpoint_interval_s``, and ``journal_size_limit`` caps the WAL file on disk.
@@ -114,7 +114,7 @@ _LIST = (
     "FROM blobs b WHERE {filters}"
 )
 _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
-_GC_TARGET_S = 0.005  # one GC chunk should hold the write lock about this long
+_GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
@@ -472,9 +472,9 @@ class SqliteBlobStore:
             raise
         took = time.perf_counter() - started
         if removed == limit and took < _GC_TARGET_S / 2:
-            self._gc_chunk = min(limit * 2, 65_536)
+            self._gc_chunk = min(limit * 2, 16_384)
         elif took > _GC_TARGET_S * 2:
-            self._gc_chunk = max(limit // 2, 16)
+            self._gc_chunk = max(limit // 2, 64)
         return removed, removed == limit
 
     def _gc_chunk_expired(self, now_ns: int) -> tuple[int, bool]:
