@@ -34,8 +34,9 @@ from ..admission import (
     SlotState,
     Upload,
     decide,
+    read_window,
 )
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob, candidate_sort_key
+from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -429,7 +430,7 @@ class SqliteBlobStore:
         match: Head | None = None,
         with_body: bool = True,
     ) -> list[StoredBlob]:
-        """Live entries in candidate order (a slot holds at most its retention window)."""
+        """The most recent ``limit`` live entries by arrival, in candidate order."""
         _, reader = self._conns()
         columns = _META_COLUMNS + (", b.body" if with_body else "")
         sql = f"SELECT {columns} FROM blobs b WHERE {_SLOT_FILTER}"  # noqa: S608 -- constants
@@ -445,8 +446,7 @@ class SqliteBlobStore:
                 found.append(StoredBlob(meta, row[10] if with_body else None))
             else:
                 self._expired_seen()
-        found.sort(key=lambda s: candidate_sort_key(s.meta))
-        return found[: max(limit, 0)]
+        return read_window(found, limit, lambda s: s.meta)
 
     async def get_by_sha256(
         self, address: SlotAddress, sha256: bytes, *, now_ns: int, with_body: bool = True
