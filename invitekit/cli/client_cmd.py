@@ -286,12 +286,18 @@ def join_check_cmd(
     level: Annotated[
         str, typer.Option(help="GroupInfo checks: parse, signature, tree or parent-hashes.")
     ] = "tree",
+    policy_file: PolicyFileOpt = None,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
-    """Run the join flow up to (not including) the commit; print what a joiner would get."""
+    """Run the join flow up to (not including) the commit; print what a joiner would get.
+
+    --policy supplies the policy of a GroupInfo that carries none (without it such a
+    GroupInfo is refused: no policy means external commits are off).
+    """
     payload = as_payload(_invite_text(invite))
+    supplied = _load_policy(policy_file) if policy_file is not None else None
     _check_urls(service, loopback)
     try:
         verify = VerifyLevel[level.upper().replace("-", "_")]
@@ -306,7 +312,10 @@ def join_check_cmd(
             return list(urls)
 
         async with _client(loopback, timeout) as client:
-            return await check_invite(payload, client=client, resolver=resolver, options=options)
+            return await check_invite(
+                payload, client=client, resolver=resolver, options=options,
+                policy_provider=None if supplied is None else (lambda _view: supplied),
+            )
 
     outcome = _run(go())
     _print_outcome(outcome, as_json)
