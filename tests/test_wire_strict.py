@@ -25,7 +25,7 @@ from invitekit.payload import InvitePayload, parse_payload
 from invitekit.policy import enable, parse_policy_entry
 from invitekit.proto import external_commit_policy_pb2 as policy_pb
 from invitekit.proto import external_invite_pb2 as pb
-from invitekit.wire import Dialect, Reading
+from invitekit.wire import Dialect
 
 SLOT = os.urandom(16)
 
@@ -58,12 +58,16 @@ def test_issue8_case7_dual_reader_reinterprets_a_30_byte_typed_key_as_legacy() -
 
 
 def test_issue8_case7_typed_only_reader_rejects_the_malformed_typed_key() -> None:
+    from invitekit.wire import Reading
+
     data = typed_payload(os.urandom(30))
     with pytest.raises(InvalidSymmetricKeyLength):
         parse_payload(data, reading=Reading.TYPED_ONLY)
 
 
 def test_typed_only_reads_valid_typed_messages_and_refuses_legacy_ones() -> None:
+    from invitekit.wire import Reading
+
     payload = InvitePayload(SLOT, os.urandom(32))
     typed = parse_payload(payload.to_bytes(), reading=Reading.TYPED_ONLY)
     assert (typed.payload, typed.dialect) == (payload, Dialect.TYPED)
@@ -72,6 +76,8 @@ def test_typed_only_reads_valid_typed_messages_and_refuses_legacy_ones() -> None
 
 
 def test_typed_only_policy_and_blob() -> None:
+    from invitekit.wire import Reading
+
     policy = enable()
     assert parse_policy_entry(policy.to_entry_bytes(), reading=Reading.TYPED_ONLY).policy == policy
     with pytest.raises(InviteKitError):
