@@ -75,12 +75,12 @@ def keep_newest(items: Sequence[BlobRecord], cap: int) -> tuple[BlobRecord, ...]
     if len(items) <= cap:
         return tuple(items)
     unranked = len(items)
-    rank = {
-        id(item): (item.arrival if item.arrival is not None else unranked + index)
+    ranks = [
+        item.arrival if item.arrival is not None else unranked + index
         for index, item in enumerate(items)
-    }
-    kept = {id(item) for item in sorted(items, key=lambda i: rank[id(i)])[:cap]}
-    return tuple(item for item in items if id(item) in kept)
+    ]
+    kept = set(sorted(range(len(items)), key=ranks.__getitem__)[:cap])
+    return tuple(item for index, item in enumerate(items) if index in kept)
 
 
 def api_root(url: str, policy: FetchPolicy) -> URL:
@@ -271,7 +271,9 @@ class InviteClient:
         url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
         if match is not None:
             url = url.with_query(match.to_query())
-        cap = None if read_cap is None else max(read_cap, self.policy.max_body_bytes)
+        if read_cap is None:
+            read_cap = listing_read_cap(DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_BLOB_BYTES)
+        cap = max(read_cap, self.policy.max_body_bytes)
         resp = await request(self.transport, "GET", url, self.policy, max_body_bytes=cap)
         if resp.status == 404:
             return ()
