@@ -17,7 +17,7 @@ Usage::
     python bench/bench_flood.py              # 5 scans per configuration
     python bench/bench_flood.py --runs 10 --json
 
-Bounded (runs x 3 configurations) and stops by itself. Not a test.
+Bounded ((runs + 1 warm-up) x 3 configurations) and stops by itself. Not a test.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ async def run(runs: int) -> dict[str, Any]:
             async with InviteClient(policy, transport=transport) as client:
                 for config in ("clean", "forged-epochs", "lane-wedged+max-size"):
                     payload = await prepare(client, url, config)
+                    await scan(client, url, payload)  # warm-up, not counted
                     times = [await scan(client, url, payload) for _ in range(runs)]
                     results[config] = {
                         "median_ms": round(statistics.median(times) * 1000, 1),
