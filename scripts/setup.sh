@@ -7,3 +7,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# --- PostgreSQL server binaries for the PostgreSQL backend's tests and benchmarks -----------
+# (tests/service/pg_local.py starts a private server from them; apt-get when missing)
+scripts/setup-postgres.sh >/dev/null

@@ -26,14 +26,14 @@ from pydantic import ValidationError
 from . import logs
 from .app import create_app
 from .config import Settings
-from .storage.sqlite import SqliteBlobStore, sqlite_path_from_url
+from .storage import StorageUnavailable, prepare_database
 
 
 def build_parser() -> argparse.ArgumentParser:
     """One flag per settings field; unspecified flags fall through to env/file/defaults."""
     parser = argparse.ArgumentParser(
         prog="invitekit-service",
-        description="XIP-82 blob service: keyed lanes and open slots over SQLite.",
+        description="XIP-82 blob service: keyed lanes and open slots (SQLite or PostgreSQL).",
         argument_default=argparse.SUPPRESS,
     )
     for name, info in Settings.model_fields.items():
@@ -85,9 +85,7 @@ def _run(settings: Settings, index: int, reuse_port: bool) -> None:
 
 
 def _prepare_storage(settings: Settings) -> None:
-    if not settings.database.startswith("sqlite:"):
-        raise ValueError("only sqlite:/// database URLs are implemented")
-    SqliteBlobStore.initialise_schema(sqlite_path_from_url(settings.database))
+    prepare_database(settings.database)
 
 
 def _supervise(settings: Settings) -> int:
@@ -131,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         _prepare_storage(settings)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StorageUnavailable) as exc:
         print(f"invitekit-service: cannot open database: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1:

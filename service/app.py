@@ -38,7 +38,11 @@ def create_app(
     backend = (
         store
         if store is not None
-        else open_store(settings.database, max_batch=settings.group_commit_max)
+        else open_store(
+            settings.database,
+            max_batch=settings.group_commit_max,
+            pool_size=settings.database_pool_size,
+        )
     )
     state = ServiceState(settings, backend, run_gc=run_gc)
     app[SETTINGS_KEY] = settings

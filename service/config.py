@@ -31,7 +31,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    database: str = "sqlite:///invitekit.sqlite3"
+    database: str = Field(
+        "sqlite:///invitekit.sqlite3",
+        description="sqlite:///path (one host) or postgresql://user@host:port/db (many hosts)",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections per process"
+    )
     workers: int = Field(1, ge=1, le=64, description="processes sharing the port (SO_REUSEPORT)")
     config: Path | None = None
 

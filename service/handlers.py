@@ -61,10 +61,10 @@ class Handlers:
     def _state(request: web.Request) -> ServiceState:
         return request.app[STATE_KEY]
 
-    def _read_gate(self, request: web.Request, state: ServiceState) -> SlotAddress:
+    async def _read_gate(self, request: web.Request, state: ServiceState) -> SlotAddress:
         address = slot_address(request, self.kind, state)
         if state.limits is not None:
-            state.limits.client_read(state.client_of(request))
+            await state.limits.client_read(state.client_of(request))
         return address
 
     async def upload_post(self, request: web.Request) -> web.StreamResponse:
@@ -92,8 +92,8 @@ class Handlers:
         state = self._state(request)
         address = slot_address(request, self.kind, state)
         if state.limits is not None:
-            state.limits.client_write(state.client_of(request))
-            state.limits.slot_write(address.tag)
+            await state.limits.client_write(state.client_of(request))
+            await state.limits.slot_write(address.tag)
         length = request.content_length
         if length is not None and length > state.settings.max_body_bytes:
             raise Problem(ProblemCode.PAYLOAD_TOO_LARGE)
@@ -152,7 +152,7 @@ class Handlers:
     async def head(self, request: web.Request) -> web.StreamResponse:
         """GET …/head: the first candidate as raw bytes, cacheable, with ETag."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         entry = await cached_head(state, address)
         if entry.blob is None:
             state.count_fetch(self.kind, "head", "404")
@@ -172,7 +172,7 @@ class Handlers:
     async def list_blobs(self, request: web.Request) -> web.StreamResponse:
         """GET …/blobs: the candidate set (optionally only one (epoch, hash) pair)."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         match = match_filter(request, required=False)
         limit = listing_limit(request, state, self.kind)
         now = logs.now_ns()
@@ -199,7 +199,7 @@ class Handlers:
     async def get_blob(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD …/blobs/{sha256}: one retained blob by content address (immutable)."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         sha256 = content_address(request)
         now = logs.now_ns()
         with_body = request.method != "HEAD"
@@ -229,7 +229,7 @@ class Handlers:
     async def presence(self, request: web.Request) -> web.StreamResponse:
         """GET …/presence: does the slot hold a live blob advertising (epoch, hash)?"""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         match = match_filter(request, required=True)
         now = logs.now_ns()
         found = await state.store.list_entries(

@@ -47,7 +47,7 @@ async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
     entry = HeadEntry(marker, blob, headers)
     if state.settings.head_cache_entries > 0:
         if len(state.head_cache) >= state.settings.head_cache_entries:
-            state.head_cache.pop(next(iter(state.head_cache)))
+            state.head_cache.popitem(last=False)
         state.head_cache[key] = entry
     return entry
 

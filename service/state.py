@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +42,18 @@ class ServiceState:
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
-                settings.client_read_limit, settings.client_write_limit, settings.slot_write_limit
+                settings.client_read_limit,
+                settings.client_write_limit,
+                settings.slot_write_limit,
+                shared=store.rate_counter(),
             )
             if settings.rate_limits_enabled
             else None
         )
         self.run_gc = run_gc
-        self.head_cache: dict[tuple[bytes, bytes], HeadEntry] = {}
+        # OrderedDict: evicting the oldest entry is O(1) (a dict's next(iter()) slows down
+        # as evictions leave holes at its front).
+        self.head_cache: OrderedDict[tuple[bytes, bytes], HeadEntry] = OrderedDict()
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self._fetch_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
