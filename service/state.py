@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -18,13 +18,12 @@ from invitekit.protocol import SlotKind
 
 from . import logs
 from .admission import AdmissionPolicy, SlotAddress
+from .bodies import BodyBudget
 from .config import Settings
+from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
 from .storage import BlobStore
-
-if TYPE_CHECKING:
-    from .headcache import HeadEntry
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STATE_KEY: web.AppKey[ServiceState] = web.AppKey("state")
@@ -41,13 +40,17 @@ class ServiceState:
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
-                settings.client_read_limit, settings.client_write_limit, settings.slot_write_limit
+                settings.client_read_limit,
+                settings.client_write_limit,
+                settings.slot_write_limit,
+                settings.slot_client_write_limit,
             )
             if settings.rate_limits_enabled
             else None
         )
         self.run_gc = run_gc
-        self.head_cache: dict[tuple[bytes, bytes], HeadEntry] = {}
+        self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
+        self.bodies = BodyBudget(settings.body_bytes_in_flight)
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self._fetch_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
