@@ -28,11 +28,13 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+from prometheus_client import Gauge
 
 from invitekit.protocol import ProblemCode
 
 from . import logs
 from .problems import Problem, problem_response
+from .state import STATE_KEY
 
 #: Descriptors kept free for the database, its WAL and shared-memory files, logs.
 DESCRIPTOR_RESERVE = 256
@@ -209,8 +211,23 @@ class ConnectionGuard:
 
 
 def install(app: web.Application, guard: ConnectionGuard) -> None:
-    """Let the middleware of ``app`` report request progress to ``guard``."""
+    """Let the middleware of ``app`` report request progress to ``guard``; export its counts."""
     app[_GUARD_KEY] = guard
+    registry = app[STATE_KEY].metrics.registry
+    for name, doc, read in (
+        ("invitekit_open_connections", "Open connections", lambda: len(guard.open)),
+        (
+            "invitekit_connections_shed",
+            "Connections closed to stay under the bound",
+            lambda: guard.shed,
+        ),
+        (
+            "invitekit_head_timeouts",
+            "Connections closed for a slow request head",
+            lambda: guard.timed_out,
+        ),
+    ):
+        Gauge(name, doc, registry=registry).set_function(read)
 
 
 def request_started(request: web.Request) -> GuardedProtocol | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from prometheus_client import Gauge
 
 from invitekit.protocol import SlotKind
 
@@ -51,6 +52,16 @@ class ServiceState:
         self.run_gc = run_gc
         self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
         self.bodies = BodyBudget(settings.body_bytes_in_flight)
+        Gauge(
+            "invitekit_body_bytes_in_flight",
+            "Upload body bytes reserved by reads in progress",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.bodies.in_flight)
+        Gauge(
+            "invitekit_head_cache_bytes",
+            "Blob bytes held by the head cache",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.head_cache.bytes)
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self._fetch_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
