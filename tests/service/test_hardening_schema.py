@@ -82,6 +82,9 @@ PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -92,8 +95,8 @@ def _edge_cases() -> list[str]:
         text = _b64(os.urandom(n))
         values += [text, text + "=", text + "A", text[:-1], text.upper(), text + "\n"]
         if text:
-            last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(text[-1])
-            values.append(text[:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last ^ 1])
+            last = _ALPHABET.index(text[-1])
+            values.append(text[:-1] + _ALPHABET[last ^ 1])  # flips the lowest bit
             values.append(text.replace("-", "+").replace("_", "/"))
     values += [os.urandom(32).hex(), os.urandom(32).hex().upper(), os.urandom(31).hex() + "g0"]
     u64 = (1 << 64) - 1
