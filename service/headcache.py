@@ -62,7 +62,7 @@ class HeadCache:
     def put(self, key: CacheKey, entry: HeadEntry) -> None:
         """Keep ``entry`` unless it is too big; evict least recently used ones to fit."""
         self.discard(key)
-        if self.max_entries <= 0 or entry.size > self.max_bytes // 8:
+        if self.max_entries <= 0 or self.max_bytes <= 0 or entry.size > self.max_bytes // 8:
             return
         while self._entries and (
             len(self._entries) >= self.max_entries or self.bytes + entry.size > self.max_bytes
