@@ -49,8 +49,7 @@ def _requests() -> dict[str, bytes]:
         ).encode()
         + body,
         "slot id of the wrong length": (
-            f"GET /v1/slots/{MARKER[:3]}/open/head HTTP/1.1\r\nHost: x\r\nConnection: close"
-            "\r\n\r\n"
+            f"GET /v1/slots/{MARKER[:3]}/open/head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         ).encode(),
     }
 

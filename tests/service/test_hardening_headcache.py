@@ -44,9 +44,14 @@ def test_bytes_bound_evicts_least_recently_used() -> None:
     assert cache.get((b"slot", bytes([10]))) is not None
     assert cache.get((b"slot", bytes([11]))) is None  # the least recently used went
     cache.put((b"slot", b"new"), _entry(50))  # replacing an entry does not double count
-    assert cache.bytes == sum(
-        e.size for k in [(b"slot", bytes([n])) for n in range(12, 20)] if (e := cache.get(k))
-    ) + 100 + 50
+    assert (
+        cache.bytes
+        == sum(
+            e.size for k in [(b"slot", bytes([n])) for n in range(12, 20)] if (e := cache.get(k))
+        )
+        + 100
+        + 50
+    )
 
 
 def test_oversized_heads_are_served_but_not_kept() -> None:
