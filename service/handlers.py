@@ -133,6 +133,7 @@ class Handlers:
         if state.limits is not None:
             state.limits.slot_client_write(address.tag, client)
             state.limits.slot_write(address.tag)
+            state.limits.write_bytes(address.tag, client, len(body))
         now = logs.now_ns()
         upload = Upload.from_blob(
             body, parsed.blob, sha256=sha256, signature=signature, received_ns=now
