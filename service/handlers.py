@@ -96,10 +96,10 @@ class Handlers:
         """
         state = self._state(request)
         settings = state.settings
-        address = slot_address(request, self.kind, state)
         client = state.client_of(request)
         if state.limits is not None:
             state.limits.client_write(client)
+        address = slot_address(request, self.kind, state)
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
             raise Problem(ProblemCode.PAYLOAD_TOO_LARGE, close=True)
