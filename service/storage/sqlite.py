@@ -104,6 +104,9 @@ _INSERT_BLOB = (
     "expires_at_ns, nonce, signature, received_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _T = TypeVar("_T")
+#: Before the first table exists: lets collection hand freed pages back to the file system
+#: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
+_AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
 _GC_TARGET_S = 0.005  # one GC chunk should hold the write lock about this long
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
@@ -269,6 +272,9 @@ class SqliteBlobStore:
         self._dirty = asyncio.Event()
         self._gc_chunk = 256
         self._on_expired: Callable[[], None] | None = None
+        #: The last write transaction failed (full disk, read-only file, I/O error) and no
+        #: write has succeeded since: readiness probes with a real write until one does.
+        self._write_failed = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -280,6 +286,7 @@ class SqliteBlobStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
+            conn.execute(_AUTO_VACUUM)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
         finally:
@@ -307,6 +314,7 @@ class SqliteBlobStore:
 
     def _open_writer(self) -> sqlite3.Connection:
         conn = _connect(self.path, self.busy_timeout_ms, writer=True)
+        conn.execute(_AUTO_VACUUM)
         conn.executescript(_SCHEMA)
         return conn
 
@@ -371,6 +379,10 @@ class SqliteBlobStore:
                 outcomes = await loop.run_in_executor(self._write_exec, self._commit_batch, batch)
             except Exception:  # the executor itself failed: fail the batch, keep serving
                 outcomes = [StorageUnavailable("write transaction failed")] * len(batch)
+            if any(isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = False
+            if any(not isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = True
             for pending, outcome in zip(batch, outcomes, strict=True):
                 if pending.future.done():
                     continue
@@ -442,7 +454,24 @@ class SqliteBlobStore:
         if expired or idle:
             self._markers.bump_all()
             self._dirty.set()
+            await self._reclaim_space()
         return GcReport(expired_blobs=expired, idle_slots=idle)
+
+    async def _reclaim_space(self) -> None:
+        """Hand freed pages back to the file system and truncate the WAL (best effort)."""
+        loop = asyncio.get_running_loop()
+        writer, checkpointer = self._writer, self._checkpointer
+        if writer is None or checkpointer is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            # executescript steps the pragma to the end (one page is freed per step).
+            await loop.run_in_executor(
+                self._write_exec, writer.executescript, "PRAGMA incremental_vacuum;"
+            )
+            await loop.run_in_executor(
+                self._ckpt_exec,
+                lambda: checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+            )
 
     def _chunked(self, work: Callable[[sqlite3.Connection, int], int]) -> tuple[int, bool]:
         """Writer thread: one chunk in its own transaction; adapt the chunk to the time taken."""
@@ -598,7 +627,8 @@ class SqliteBlobStore:
             self._on_expired()
 
     async def check_ready(self) -> None:
-        """A trivial query on the event loop's connection and on the writer thread."""
+        """A trivial query on the event loop's connection and on the writer thread; after a
+        failed write, a real write (see :meth:`_probe_write`)."""
         try:
             self._open()
             if self._writer_task is None or self._writer_task.done():
@@ -612,6 +642,36 @@ class SqliteBlobStore:
             )
         except (sqlite3.Error, RuntimeError) as exc:
             raise StorageUnavailable("database is not reachable") from exc
+        if self._write_failed:
+            try:
+                await loop.run_in_executor(self._write_exec, self._probe_write)
+            except sqlite3.Error as exc:
+                raise StorageUnavailable("database cannot write") from exc
+            self._write_failed = False
+
+    def _probe_write(self) -> None:
+        """Writer thread: commit (then drop) a 1 MiB row, the default largest upload. A tiny
+        probe would pass on a full disk, in WAL space left over by the failed transaction,
+        while uploads still fail."""
+        db = self._writer
+        assert db is not None
+        for statements in (
+            (
+                "CREATE TABLE IF NOT EXISTS readiness_probe "
+                "(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+                "INSERT OR REPLACE INTO readiness_probe VALUES (1, zeroblob(1048576))",
+            ),
+            ("DELETE FROM readiness_probe",),
+        ):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in statements:
+                    db.execute(sql)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""
