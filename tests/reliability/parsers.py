@@ -19,7 +19,7 @@ from invitekit.blob import open_blob, parse_blob, seal
 from invitekit.hpke_blob import HpkeVariant, open_hpke, parse_hpke_blob, seal_hpke
 from invitekit.lane import LaneSigner
 from invitekit.link import make_link, parse_invite_text, payload_bytes_from_link
-from invitekit.mls import VerifyLevel, parse_group_info
+from invitekit.mls import ParseOptions, VerifyLevel, parse_group_info
 from invitekit.mls.framing import decode_public_message
 from invitekit.mls.schema import EXTENSION_RATCHET_TREE, RATCHET_TREE
 from invitekit.mls.tls import decode_exact
@@ -27,7 +27,7 @@ from invitekit.mls.tree import RatchetTree
 from invitekit.nfc import ndef_uri_record, parse_ndef_uri_record
 from invitekit.payload import InvitePayload, parse_payload
 from invitekit.pointer import HttpsPointer, OpaquePointer
-from invitekit.policy import enable, parse_policy_entry
+from invitekit.policy import enable, parse_policy_entry, revoke
 from invitekit.protocol import (
     CandidateListing,
     Presence,
@@ -62,8 +62,18 @@ class Parser:
     text: bool = False
 
 
+LENIENT = ParseOptions(accept_unprefixed_external_pub=True)
+
+
 def _group_info(data: bytes) -> None:
-    view = parse_group_info(data)
+    """Strict parse, then the lenient one (both external_pub layouts), then verify."""
+    from invitekit.mls.errors import MlsError
+
+    try:
+        parse_group_info(data)
+    except MlsError:
+        pass
+    view = parse_group_info(data, LENIENT)
     view.verify(VerifyLevel.TREE)
 
 
@@ -83,7 +93,7 @@ def _hpke(data: bytes) -> None:
 
 
 def _text(fn: Callable[[str], Any]) -> Callable[[bytes], Any]:
-    return lambda data: fn(data.decode("utf-8", "surrogatepass"))
+    return lambda data: fn(data.decode("utf-8", "surrogateescape"))
 
 
 def _request(data: bytes) -> None:
@@ -137,9 +147,16 @@ def _payload_seeds() -> tuple[bytes, ...]:
 
 
 def _policy_seeds() -> tuple[bytes, ...]:
-    files = sorted((FIXTURES / "policy").glob("*.bin"))
-    policy = enable(max_uses=3, random_bytes=bytes)
-    return (*(f.read_bytes() for f in files), policy.to_entry_bytes())
+    zeros = lambda n: bytes(n)  # noqa: E731 -- a deterministic RNG for the seeds
+    plain = enable(expires_at_ns=NOW, expire_in_ns=3600, random_bytes=zeros)
+    rich = enable(max_uses=3, refresh_pointers=[HttpsPointer("https://m.example.org/v1"),
+                                                OpaquePointer(b"\x07")], random_bytes=zeros)
+    return (
+        plain.to_entry_bytes(Dialect.TYPED),
+        plain.to_entry_bytes(Dialect.LEGACY),
+        rich.to_entry_bytes(),
+        revoke(rich).to_entry_bytes(),
+    )
 
 
 def _blob_seeds() -> tuple[bytes, ...]:
@@ -173,24 +190,35 @@ def _small(paths: list[Path], limit: int = 40_000) -> tuple[bytes, ...]:
 
 
 def _group_info_seeds() -> tuple[bytes, ...]:
-    paths = sorted([*FIXTURES.glob("rine/*small*.bin"), *FIXTURES.glob("ts-mls/*small*.bin")])
+    """Small real GroupInfos: rine and ts-mls groups, and the policy-carrying fixtures."""
+    paths = sorted([*FIXTURES.glob("rine/*small*.bin"), *FIXTURES.glob("ts-mls/*small*.bin"),
+                    *FIXTURES.glob("policy/*.bin")])
     return _small(paths)
 
 
 def _tree_seeds() -> tuple[bytes, ...]:
     out = []
     for data in _group_info_seeds():
-        for ext in parse_group_info(data).group_info.extensions:
+        for ext in parse_group_info(data, LENIENT).group_info.extensions:
             if ext.extension_type == EXTENSION_RATCHET_TREE:
                 out.append(ext.extension_data)
     return tuple(out)
 
 
 def _commit_seeds() -> tuple[bytes, ...]:
-    paths = sorted(FIXTURES.glob("commits/*/*.bin"))
-    return tuple(
-        p.read_bytes() for p in paths if "group-info" not in p.name and p.stat().st_size < 40_000
-    )
+    """The fixtures' PublicMessage commits (key packages and GroupInfos left out)."""
+    from invitekit.errors import InviteKitError
+
+    out = []
+    for p in sorted(FIXTURES.glob("commits/*/*.bin")):
+        if p.stat().st_size > 40_000:
+            continue
+        try:
+            decode_public_message(p.read_bytes())
+        except InviteKitError:
+            continue
+        out.append(p.read_bytes())
+    return tuple(out)
 
 
 def _request_seeds() -> tuple[bytes, ...]:
