@@ -188,6 +188,7 @@ class ProblemCode(enum.StrEnum):
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     RATE_LIMITED = "rate-limited"
+    REQUEST_TIMEOUT = "request-timeout"
     UNAVAILABLE = "unavailable"
     BAD_REQUEST = "bad-request"
     INTERNAL = "internal"
@@ -237,7 +238,8 @@ _PROBLEMS: dict[ProblemCode, tuple[int, str]] = {
     ProblemCode.NOT_FOUND: (404, "No such resource"),
     ProblemCode.METHOD_NOT_ALLOWED: (405, "Method not allowed on this resource"),
     ProblemCode.RATE_LIMITED: (429, "Too many requests"),
-    ProblemCode.UNAVAILABLE: (503, "Storage is not available"),
+    ProblemCode.REQUEST_TIMEOUT: (408, "The request was not received in time"),
+    ProblemCode.UNAVAILABLE: (503, "The service cannot take this request now"),
     ProblemCode.BAD_REQUEST: (400, "Malformed request"),
     ProblemCode.INTERNAL: (500, "Internal error"),
 }

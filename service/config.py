@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     client_read_limit: str = "1200/minute"
     client_write_limit: str = "120/minute"
     slot_write_limit: str = "60/minute"
+    slot_client_write_limit: str = Field(
+        "12/minute",
+        description="one client's share of a slot's write budget (charged before slot_write)",
+    )
     trust_forwarded_for: bool = False
 
     gc_interval_s: float = Field(60.0, gt=0)
@@ -56,6 +60,31 @@ class Settings(BaseSettings):
     head_max_age_s: int = Field(5, ge=0)
     head_stale_while_revalidate_s: int = Field(30, ge=0)
     head_cache_entries: int = Field(10_000, ge=0)
+    head_cache_bytes: int = Field(
+        32 << 20, ge=0, description="bound on the head cache's blob bytes per process"
+    )
+
+    idle_timeout_s: float = Field(
+        15.0, gt=0, description="close a connection with no complete request head this long"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="close a connection whose request head takes longer than this"
+    )
+    body_timeout_s: float = Field(
+        20.0, gt=0, description="answer 408 and close when a body takes longer than this"
+    )
+    body_bytes_in_flight: int = Field(
+        64 << 20, ge=1, description="bound on upload bytes being read per process (503 above)"
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        description="open connections per process (default: from the descriptor limit)",
+    )
+    worker_max_restarts: int = Field(
+        5, ge=0, description="worker restarts allowed per window before the supervisor gives up"
+    )
+    worker_restart_window_s: float = Field(60.0, gt=0)
 
     log_level: str = "INFO"
     access_log: bool = True
@@ -68,7 +97,13 @@ class Settings(BaseSettings):
             raise ValueError("digest lengths must be a non-empty subset of 32, 48, 64")
         return sorted(set(value))
 
-    @field_validator("lane_max_epoch_jump", "open_max_epoch_jump", "slot_idle_ttl_s", mode="before")
+    @field_validator(
+        "lane_max_epoch_jump",
+        "open_max_epoch_jump",
+        "slot_idle_ttl_s",
+        "max_connections",
+        mode="before",
+    )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off", "null"):

@@ -19,13 +19,21 @@ from .problems import Problem
 
 
 class RateLimits:
-    """Three budgets: reads per client, writes per client, writes per slot."""
+    """Budgets: reads per client, writes per client, writes per slot, and writes per
+    (slot, client) — the share of a slot's budget one client may use (see SPEC, fairness)."""
 
-    def __init__(self, client_read: str, client_write: str, slot_write: str) -> None:
+    def __init__(
+        self,
+        client_read: str,
+        client_write: str,
+        slot_write: str,
+        slot_client_write: str | None = None,
+    ) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._client_read: RateLimitItem = parse(client_read)
         self._client_write: RateLimitItem = parse(client_write)
         self._slot_write: RateLimitItem = parse(slot_write)
+        self._slot_client_write: RateLimitItem = parse(slot_client_write or slot_write)
 
     def _take(self, item: RateLimitItem, scope: str, key: str) -> None:
         if self._limiter.hit(item, scope, key):
@@ -50,3 +58,7 @@ class RateLimits:
     def slot_write(self, slot_key: str) -> None:
         """Charge one write to a slot (keyed by a digest of its id) or raise a 429 problem."""
         self._take(self._slot_write, "slot-write", slot_key)
+
+    def slot_client_write(self, slot_key: str, client: str) -> None:
+        """Charge one write to ``client``'s share of a slot or raise a 429 problem."""
+        self._take(self._slot_client_write, "slot-client-write", f"{slot_key}|{client}")

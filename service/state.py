@@ -9,22 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from aiohttp import web
+from prometheus_client import Gauge
 
 from invitekit.protocol import SlotKind
 
 from . import logs
 from .admission import AdmissionPolicy, SlotAddress
+from .bodies import BodyBudget
 from .config import Settings
+from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
 from .storage import BlobStore
-
-if TYPE_CHECKING:
-    from .headcache import HeadEntry
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STATE_KEY: web.AppKey[ServiceState] = web.AppKey("state")
@@ -41,13 +41,27 @@ class ServiceState:
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
-                settings.client_read_limit, settings.client_write_limit, settings.slot_write_limit
+                settings.client_read_limit,
+                settings.client_write_limit,
+                settings.slot_write_limit,
+                settings.slot_client_write_limit,
             )
             if settings.rate_limits_enabled
             else None
         )
         self.run_gc = run_gc
-        self.head_cache: dict[tuple[bytes, bytes], HeadEntry] = {}
+        self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
+        self.bodies = BodyBudget(settings.body_bytes_in_flight)
+        Gauge(
+            "invitekit_body_bytes_in_flight",
+            "Upload body bytes reserved by reads in progress",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.bodies.in_flight)
+        Gauge(
+            "invitekit_head_cache_bytes",
+            "Blob bytes held by the head cache",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.head_cache.bytes)
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self._fetch_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
