@@ -3,14 +3,16 @@ a real service process, with every check schemathesis has (no 5xx, status codes,
 types, headers and bodies as documented, schema-valid requests accepted, schema-invalid ones
 rejected, unsupported methods refused with ``Allow``), positive and negative generation.
 
-A schema cannot say that an upload body must be a sealed blob, or that a content address
-must be the body's SHA-256: in positive cases the body is replaced by a real blob (still a
-schema-valid binary string) and the ``{sha256}`` path segment is set to its address, so
-"schema-valid but refused" means a real disagreement between the document and the service.
+A schema cannot say that an upload body must be a sealed blob, that a content address
+must be the body's SHA-256, or that ``epoch`` and ``group_state_hash`` come together: in
+positive cases the body is replaced by a real blob (still a schema-valid binary string),
+the ``{sha256}`` path segment is set to its address, and a lone half of the pair is first
+checked to be refused as ``invalid-query`` and then completed. So "schema-valid but
+refused" means a real disagreement between the document and the service.
 Lane uploads with a generated lane id and signature are schema-valid and correctly refused
 with 401/403, which the positive check allows.
 
-CI: ``RELIABILITY_SCHEMA_EXAMPLES`` (default 25) examples per operation and mode. Longer:
+CI: ``RELIABILITY_SCHEMA_EXAMPLES`` (default 10) examples per operation and mode. Longer:
 ``scripts/reliability.sh schema --examples 2000``.
 """
 
@@ -27,11 +29,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.generation.modes import GenerationMode
 
 from invitekit.blob import seal
+from invitekit.protocol import b64url
 
 from .harness import Service, SqliteBackend, env_int, record_figures
 from .parsers import REPO
 
-EXAMPLES = env_int("RELIABILITY_SCHEMA_EXAMPLES", 25)
+EXAMPLES = env_int("RELIABILITY_SCHEMA_EXAMPLES", 10)
 SCHEMA = schemathesis.openapi.from_path(REPO / "spec" / "openapi.yaml")
 SCHEMA.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES
@@ -65,10 +68,33 @@ def _coherent_upload(case: Any) -> None:
         case.path_parameters["sha256"] = hashlib.sha256(body).hexdigest()
 
 
+PAIR = ("epoch", "group_state_hash")
+
+
+def _coherent_match(case: Any, base_url: str) -> None:
+    """The schema states in prose that ``epoch`` and ``group_state_hash`` come together
+    (OpenAPI parameters cannot express the dependency). A positive case with only one of
+    them must be refused as ``invalid-query``; it is then completed and fuzzed as usual."""
+    if case.meta is None or not case.meta.generation.mode.is_positive or not case.query:
+        return
+    present = [name for name in PAIR if name in case.query]
+    if len(present) != 1:
+        return
+    response = case.call(base_url=base_url)
+    TALLY["requests"] += 1
+    assert response.status_code == 400, response.status_code
+    assert response.json()["type"].endswith(":invalid-query")
+    if "epoch" in case.query:
+        case.query["group_state_hash"] = b64url(os.urandom(32))
+    else:
+        case.query["epoch"] = str(int.from_bytes(os.urandom(8), "big"))
+
+
 @SCHEMA.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_conforms(case: Any, fuzz_target: Service) -> None:
     _coherent_upload(case)
+    _coherent_match(case, fuzz_target.base_url)
     response = case.call(base_url=fuzz_target.base_url)
     TALLY["requests"] += 1
     STATUSES[response.status_code] = STATUSES.get(response.status_code, 0) + 1
