@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Backend, Service, backend_named
+from .harness import Backend, Service, SqliteBackend, available_backends, backend_named
 
 HERE = Path(__file__).parent
-BACKENDS = [n for n in os.environ.get("RELIABILITY_BACKENDS", "sqlite").split(",") if n]
+# every backend the checkout has (a missing PostgreSQL server is an error, never a skip)
+BACKENDS = [n for n in os.environ.get("RELIABILITY_BACKENDS", available_backends()).split(",")
+            if n]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,6 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
+    """The storage backends the durability run is repeated on (the abuse tests exercise the
+    HTTP layer and the SQLite files themselves, and use SQLite)."""
     return backend_named(request.param)
 
 
@@ -30,9 +34,7 @@ ServiceMaker = Callable[..., Service]
 
 
 @pytest.fixture
-def make_service(
-    backend: Backend, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceMaker]:
+def make_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceMaker]:
     """Start real ``invitekit-service`` processes; every one is stopped afterwards."""
     started: list[Service] = []
 
@@ -41,9 +43,14 @@ def make_service(
         start: bool = True,
         prefix: list[str] | None = None,
         database_url: str = "",
+        backend: Backend | None = None,
     ) -> Service:
         svc = Service(
-            backend, tmp_path_factory.mktemp("rel"), list(extra), prefix or [], database_url
+            backend or SqliteBackend(),
+            tmp_path_factory.mktemp("rel"),
+            list(extra),
+            prefix or [],
+            database_url,
         )
         started.append(svc)
         return svc.start() if start else svc

@@ -107,10 +107,85 @@ class SqliteBackend:
         return False
 
 
+@dataclass
+class PostgresBackend:
+    """A fresh database per service on a real, private PostgreSQL server (started by
+    ``tests/service/pg_local.py``); :meth:`restart_server` crashes the server (``pg_ctl
+    stop -m immediate``: no shutdown checkpoint, recovery from the WAL) and starts it again
+    while the clients keep writing."""
+
+    server: Any
+    name: str = "postgres"
+    restarts: int = 0
+
+    @staticmethod
+    def dbname(database_url: str) -> str:
+        return database_url.rsplit("/", 1)[1].split("?", 1)[0]
+
+    def database_url(self, directory: Path) -> str:
+        return str(self.server.create_database())
+
+    def integrity_check(self, database_url: str) -> None:
+        """amcheck over every B-tree index of the schema, and no blob without its slot."""
+        db = self.dbname(database_url)
+        self.server.psql("CREATE EXTENSION IF NOT EXISTS amcheck", dbname=db)
+        self.server.psql(
+            "SELECT bt_index_check(c.oid, true) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+            "WHERE a.amname = 'btree' AND c.relnamespace = 'public'::regnamespace",
+            dbname=db,
+        )
+        orphans = self.server.psql(
+            "SELECT count(*) FROM blobs b WHERE NOT EXISTS "
+            "(SELECT 1 FROM slots s WHERE s.id = b.slot_ref)",
+            dbname=db,
+        )
+        assert int(orphans.strip()) == 0, orphans
+
+    async def restart_server(self) -> bool:
+        def crash_and_start() -> None:
+            import subprocess
+
+            subprocess.run(
+                self.server._cmd("pg_ctl", "-D", str(self.server.data), "-m", "immediate",
+                                 "-w", "stop"),
+                capture_output=True, timeout=120, check=True,
+            )
+            self.server._start()
+
+        await asyncio.to_thread(crash_and_start)
+        self.restarts += 1
+        return True
+
+
+_POSTGRES: list[Any] = []
+
+
+def postgres_server() -> Any:
+    """The session's private PostgreSQL server (started on first use, stopped at exit)."""
+    if not _POSTGRES:
+        import atexit
+
+        from tests.service.pg_local import LocalPostgres
+
+        server = LocalPostgres.start()
+        atexit.register(server.stop)
+        _POSTGRES.append(server)
+    return _POSTGRES[0]
+
+
+def available_backends() -> str:
+    """Every backend this checkout has: SQLite, and PostgreSQL once its backend is in."""
+    has_postgres = (REPO / "service" / "storage" / "postgres.py").exists()
+    return "sqlite,postgres" if has_postgres else "sqlite"
+
+
 def backend_named(name: str) -> Backend:
     """The backend for a ``--backend``/param name."""
     if name == "sqlite":
         return SqliteBackend()
+    if name in ("postgres", "postgresql"):
+        return PostgresBackend(postgres_server())
     raise LookupError(f"no reliability backend named {name!r}")
 
 
@@ -181,8 +256,10 @@ def now() -> float:
 __all__ = [
     "REPO",
     "Backend",
+    "PostgresBackend",
     "Service",
     "SqliteBackend",
+    "available_backends",
     "backend_named",
     "env_float",
     "env_int",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from .crash import LANE_HISTORY, OPEN_RETENTION, CrashConfig, CrashRun
 from .harness import env_float, env_int, record_figures
 from .history import LANE, OPEN, Attempt, Entry, Observation, check
@@ -27,6 +25,7 @@ async def test_acknowledged_uploads_survive_random_sigkills(make_service, backen
         str(LANE_HISTORY),
         "--open-retention",
         str(OPEN_RETENTION),
+        backend=backend,
     )
     config = CrashConfig(seconds=SECONDS, seed=env_int("RELIABILITY_SEED", 7))
     run = CrashRun(svc, config)
@@ -82,11 +81,9 @@ def _lose_newest_acked_open_upload(run: CrashRun) -> None:
         db.close()
 
 
-async def test_the_run_catches_a_service_that_loses_an_upload(make_service, backend) -> None:
-    """Negative control: the same run, but the database loses one acknowledged upload at
-    each kill (the test deletes it); the checker must report each as lost."""
-    if backend.name != "sqlite":
-        pytest.skip("the sabotage edits a SQLite file; the checker itself is backend-blind")
+async def test_the_run_catches_a_service_that_loses_an_upload(make_service) -> None:
+    """Negative control: the same run on SQLite, but the database loses one acknowledged
+    upload at each kill (the test deletes it); the checker must report it as lost."""
     svc = make_service("--no-rate-limits-enabled", "--no-access-log")
     run = CrashRun(svc, CrashConfig(seconds=4.0, open_writers=4, open_slots=40, lanes=1,
                                     readers=2, kill_after=(1.0, 1.5), seed=3))
