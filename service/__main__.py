@@ -251,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invitekit-service: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     raise_descriptor_limit()
+    # A file-size limit must turn into a write error (a clean 503), not kill the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         _prepare_storage(settings)
     except (ValueError, OSError) as exc:

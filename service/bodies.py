@@ -9,7 +9,9 @@ within ``body_timeout_s`` is answered 408 and its connection closed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import ctypes
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
@@ -21,12 +23,30 @@ from .problems import Problem
 _CHUNK = 64 * 1024
 
 
-class BodyBudget:
-    """Bytes reserved by bodies being read in this process (never above ``limit``)."""
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (hands freed heap memory back to the OS), if present."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
-    def __init__(self, limit: int) -> None:
+
+class BodyBudget:
+    """Bytes reserved by bodies being read in this process (never above ``limit``).
+
+    When the last reservation is returned after at least ``trim_after`` bytes were in flight,
+    freed memory is handed back to the OS (glibc keeps freed body buffers otherwise).
+    """
+
+    def __init__(self, limit: int, *, trim_after: int = 8 << 20) -> None:
         self.limit = limit
         self.in_flight = 0
+        self.trim_after = trim_after
+        self._high_water = 0
+        self._trim = _malloc_trim()
 
     @contextmanager
     def reserve(self, size: int) -> Iterator[None]:
@@ -39,10 +59,15 @@ class BodyBudget:
                 close=True,
             )
         self.in_flight += size
+        self._high_water = max(self._high_water, self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= size
+            if self.in_flight == 0 and self._high_water >= self.trim_after:
+                self._high_water = 0
+                if self._trim is not None:
+                    self._trim(0)
 
 
 async def read_body(

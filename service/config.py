@@ -8,9 +8,11 @@ Environment variables are the field names upper-cased with the prefix
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from limits import parse as parse_rate
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -22,6 +24,8 @@ from pydantic_settings import (
 from .admission import AdmissionPolicy
 
 ENV_PREFIX = "INVITEKIT_SERVICE_"
+_BYTE_RATE = re.compile(r"([0-9]{1,15})\s*(B|KiB|MiB|GiB)?\s*/\s*([0-9]*\s*[a-z]+)")
+_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 class Settings(BaseSettings):
@@ -51,6 +55,14 @@ class Settings(BaseSettings):
     slot_client_write_limit: str = Field(
         "12/minute",
         description="one client's share of a slot's write budget (charged before slot_write)",
+    )
+    client_write_bytes_limit: str = Field(
+        "64 MiB/day",
+        description="bytes one client may store per window (e.g. '64 MiB/day'; 429 above)",
+    )
+    slot_client_write_bytes_limit: str = Field(
+        "8 MiB/hour",
+        description="bytes one client may store in one lane or open slot per window",
     )
     trust_forwarded_for: bool = False
 
@@ -109,6 +121,21 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off", "null"):
             return None
         return value
+
+    @field_validator("client_write_bytes_limit", "slot_client_write_bytes_limit")
+    @classmethod
+    def _byte_rate(cls, value: str) -> str:
+        """``'64 MiB/day'`` → ``'67108864/day'`` (the ``limits`` package's syntax)."""
+        match = _BYTE_RATE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError("expected '<number> [B|KiB|MiB|GiB]/<window>', e.g. '64 MiB/day'")
+        number, unit, window = match.groups()
+        rate = f"{int(number) * _UNITS[unit or 'B']}/{window}"
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ValueError(f"bad window {window!r}") from exc
+        return rate
 
     @classmethod
     def settings_customise_sources(

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import resource
-import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -102,7 +102,6 @@ class GuardedProtocol(asyncio.Protocol):
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.in_request = False
-        self.idle_since = time.monotonic()
         self._head_timer: asyncio.TimerHandle | None = None
         self._shed = False
 
@@ -151,11 +150,13 @@ class GuardedProtocol(asyncio.Protocol):
         """A complete request head arrived; its handler runs."""
         self._cancel_head_timer()
         self.in_request = True
+        self.guard.idle.pop(self, None)
 
     def finished(self) -> None:
         """The handler returned; the connection is idle again."""
         self.in_request = False
-        self.idle_since = time.monotonic()
+        if self.inner in self.guard.open:
+            self.guard.idle[self] = None  # the most recently idle go last
 
     def close(self) -> None:
         """Close the connection now."""
@@ -181,6 +182,8 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.header_timeout_s = header_timeout_s
         self.open: dict[asyncio.Protocol, GuardedProtocol] = {}
+        #: Open connections with no request in progress, longest idle first.
+        self.idle: OrderedDict[GuardedProtocol, None] = OrderedDict()
         self.shed = 0
         self.timed_out = 0
 
@@ -191,19 +194,20 @@ class ConnectionGuard:
     def admit(self, conn: GuardedProtocol) -> bool:
         """Make room for ``conn`` (closing the longest-idle connection) or refuse it."""
         if len(self.open) >= self.max_connections:
-            idle = [c for c in self.open.values() if not c.in_request]
             self.shed += 1
-            if not idle:
+            if not self.idle:
                 return False
-            victim = min(idle, key=lambda c: c.idle_since)
+            victim = next(iter(self.idle))
             self.forget(victim)
             victim.close()
         self.open[conn.inner] = conn
+        self.idle[conn] = None
         return True
 
     def forget(self, conn: GuardedProtocol) -> None:
         """``conn`` is gone."""
         self.open.pop(conn.inner, None)
+        self.idle.pop(conn, None)
 
     def of(self, protocol: object) -> GuardedProtocol | None:
         """The guarded connection behind aiohttp's protocol object, if guarded."""

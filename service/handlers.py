@@ -96,10 +96,10 @@ class Handlers:
         """
         state = self._state(request)
         settings = state.settings
-        address = slot_address(request, self.kind, state)
         client = state.client_of(request)
         if state.limits is not None:
             state.limits.client_write(client)
+        address = slot_address(request, self.kind, state)
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
             raise Problem(ProblemCode.PAYLOAD_TOO_LARGE, close=True)
@@ -133,6 +133,7 @@ class Handlers:
         if state.limits is not None:
             state.limits.slot_client_write(address.tag, client)
             state.limits.slot_write(address.tag)
+            state.limits.write_bytes(address.tag, client, len(body))
         now = logs.now_ns()
         upload = Upload.from_blob(
             body, parsed.blob, sha256=sha256, signature=signature, received_ns=now

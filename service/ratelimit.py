@@ -18,6 +18,10 @@ from invitekit.protocol import ProblemCode
 from .problems import Problem
 
 
+def _optional(rate: str | None) -> RateLimitItem | None:
+    return None if rate is None else parse(rate)
+
+
 class RateLimits:
     """Budgets: reads per client, writes per client, writes per slot, and writes per
     (slot, client) — the share of a slot's budget one client may use (see SPEC, fairness)."""
@@ -28,15 +32,19 @@ class RateLimits:
         client_write: str,
         slot_write: str,
         slot_client_write: str | None = None,
+        client_write_bytes: str | None = None,
+        slot_client_write_bytes: str | None = None,
     ) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._client_read: RateLimitItem = parse(client_read)
         self._client_write: RateLimitItem = parse(client_write)
         self._slot_write: RateLimitItem = parse(slot_write)
         self._slot_client_write: RateLimitItem = parse(slot_client_write or slot_write)
+        self._client_write_bytes = _optional(client_write_bytes)
+        self._slot_client_write_bytes = _optional(slot_client_write_bytes)
 
-    def _take(self, item: RateLimitItem, scope: str, key: str) -> None:
-        if self._limiter.hit(item, scope, key):
+    def _take(self, item: RateLimitItem, scope: str, key: str, cost: int = 1) -> None:
+        if self._limiter.hit(item, scope, key, cost=cost):
             return
         stats = self._limiter.get_window_stats(item, scope, key)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
@@ -62,3 +70,11 @@ class RateLimits:
     def slot_client_write(self, slot_key: str, client: str) -> None:
         """Charge one write to ``client``'s share of a slot or raise a 429 problem."""
         self._take(self._slot_client_write, "slot-client-write", f"{slot_key}|{client}")
+
+    def write_bytes(self, slot_key: str, client: str, size: int) -> None:
+        """Charge ``size`` stored bytes to ``client``'s quota in the slot, then overall."""
+        if self._slot_client_write_bytes is not None:
+            key = f"{slot_key}|{client}"
+            self._take(self._slot_client_write_bytes, "slot-client-write-bytes", key, size)
+        if self._client_write_bytes is not None:
+            self._take(self._client_write_bytes, "client-write-bytes", client, size)

@@ -45,6 +45,8 @@ class ServiceState:
                 settings.client_write_limit,
                 settings.slot_write_limit,
                 settings.slot_client_write_limit,
+                client_write_bytes=settings.client_write_bytes_limit,
+                slot_client_write_bytes=settings.slot_client_write_bytes_limit,
             )
             if settings.rate_limits_enabled
             else None

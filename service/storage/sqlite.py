@@ -73,6 +73,9 @@ _META_COLUMNS = (
 )
 _SLOT_FILTER = "b.slot_ref = (SELECT id FROM slots WHERE slot_id = ? AND lane_id = ?)"
 _ZERO_U64 = bytes(8)
+#: Before the first table exists: lets collection hand freed pages back to the file system
+#: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
+_AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
 
 
 def _u64(value: int) -> bytes:
@@ -190,6 +193,9 @@ class SqliteBlobStore:
         self._markers = ChangeMarkers(None if memory else path + "-markers")
         self._closed = False
         self._on_expired: Callable[[], None] | None = None
+        #: The last write transaction failed (full disk, read-only file, I/O error) and no
+        #: write has succeeded since: readiness probes with a real write until one does.
+        self._write_failed = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -201,6 +207,7 @@ class SqliteBlobStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
+            conn.execute(_AUTO_VACUUM)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
         finally:
@@ -216,6 +223,7 @@ class SqliteBlobStore:
     async def start(self) -> None:
         """Open the writer and reader connections, create the schema, start group commit."""
         self._writer = await self._connect()
+        await self._writer.execute(_AUTO_VACUUM)
         await self._writer.executescript(_SCHEMA)
         self._reader = self._writer if self.path == ":memory:" else await self._connect()
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
@@ -276,16 +284,20 @@ class SqliteBlobStore:
         except Exception:
             # One bad job must not fail its neighbours: retry each alone.
             if len(batch) == 1:
+                self._write_failed = True
                 _fail(batch[0], StorageUnavailable("write transaction failed"))
                 return
             for job in batch:
                 try:
                     single = await self._transaction([job])
                 except Exception:
+                    self._write_failed = True
                     _fail(job, StorageUnavailable("write transaction failed"))
                 else:
+                    self._write_failed = False
                     _resolve(job, single[0])
             return
+        self._write_failed = False
         for job, result in zip(batch, results, strict=True):
             _resolve(job, result)
 
@@ -416,7 +428,17 @@ class SqliteBlobStore:
                 raise
         if expired or idle:
             self._markers.bump_all()
+            await self._reclaim_space()
         return GcReport(expired_blobs=expired, idle_slots=idle)
+
+    async def _reclaim_space(self) -> None:
+        """Return freed pages to the file system and truncate the WAL (best effort)."""
+        writer, _ = self._conns()
+        async with self._write_lock:
+            with contextlib.suppress(sqlite3.Error):
+                # executescript steps the pragma to the end (one page is freed per step).
+                await writer.executescript("PRAGMA incremental_vacuum;")
+                await writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)", ())
 
     # --- reads -------------------------------------------------------------------------
 
@@ -484,6 +506,36 @@ class SqliteBlobStore:
             await writer.execute_fetchall("SELECT 1", ())
         except (sqlite3.Error, ValueError) as exc:
             raise StorageUnavailable("database is not reachable") from exc
+        if self._write_failed:
+            await self._probe_write()
+
+    async def _probe_write(self) -> None:
+        """Commit (then drop) a 1 MiB row, the default largest upload; raise
+        :class:`StorageUnavailable` if the database refuses it. A tiny probe would pass on a
+        full disk, in WAL space left over by the failed transaction, while uploads fail."""
+        writer, _ = self._conns()
+        async with self._write_lock:
+            try:
+                for statements in (
+                    (
+                        "CREATE TABLE IF NOT EXISTS readiness_probe "
+                        "(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+                        "INSERT OR REPLACE INTO readiness_probe VALUES (1, zeroblob(1048576))",
+                    ),
+                    ("DELETE FROM readiness_probe",),
+                ):
+                    await writer.execute("BEGIN IMMEDIATE")
+                    try:
+                        for sql in statements:
+                            await writer.execute(sql)
+                        await writer.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            await writer.execute("ROLLBACK")
+                        raise
+            except sqlite3.Error as exc:
+                raise StorageUnavailable("database cannot write") from exc
+        self._write_failed = False
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""

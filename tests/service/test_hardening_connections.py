@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import resource
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from .support import Api, Invite, ServiceProcess, free_port, service_command
+from .hardening_support import launched
+from .support import Api, Invite, ServiceProcess
 
 #: Deadline for "the service closed it at all" (the configured timeouts are ~2 s).
 CLOSED_WITHIN_S = 45.0
@@ -153,56 +148,16 @@ async def test_idle_connections_are_closed(
     assert (await Api(guarded.base_url, session).get("/healthz")).status == 200
 
 
-@contextlib.contextmanager
-def _service_with_descriptor_limit(workdir: Path, limit: int) -> Iterator[str]:
-    """A real service whose hard and soft RLIMIT_NOFILE are ``limit``."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [
-        "prlimit",  # util-linux: sets the service's soft and hard RLIMIT_NOFILE
-        f"--nofile={limit}:{limit}",
-        "--",
-        *service_command(),
-        "--port",
-        str(port),
-        "--database",
-        f"sqlite:///{workdir / 'fd.sqlite3'}",
-        "--no-rate-limits-enabled",
-        "--no-access-log",
-    ]
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVITEKIT_SERVICE_")}
-    with open(workdir / "fd.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (workdir / "fd.log").read_text()
-            with (
-                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-                urllib.request.urlopen(base + "/readyz", timeout=1),
-            ):
-                break
-            assert time.monotonic() < deadline, "service did not become ready"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 async def test_descriptor_exhaustion_sheds_idle_connections(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert hard >= 2048, "the test process needs descriptors for its own flood"
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
     flood: list[asyncio.StreamWriter] = []
     try:
-        with _service_with_descriptor_limit(tmp_path, 384) as base:
-            host, port = "127.0.0.1", int(base.rsplit(":", 1)[1])
+        limit = ["prlimit", "--nofile=384:384", "--"]  # the service's soft and hard limit
+        args = ["--no-rate-limits-enabled", "--no-access-log"]
+        with launched(tmp_path, limit, args) as svc:
+            base, host, port = svc.base_url, "127.0.0.1", svc.port
             for _ in range(600):  # well past the service's 384 descriptors
                 with contextlib.suppress(ConnectionError, OSError):
                     _, writer = await asyncio.open_connection(host, port)
