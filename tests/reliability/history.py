@@ -24,6 +24,7 @@ A violation is a :class:`Violation` with enough context to find the requests in 
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -153,68 +154,108 @@ def _check_reads(
     observations: list[Observation],
     report: Report,
 ) -> None:
+    """Durability, retention and duplicate entries over every read of one slot.
+
+    Reads are taken in order of their end; the attempts that could have been stored before
+    a read ended (``start < read.end``) form a growing prefix of the attempts sorted by start.
+    Open slot: an acknowledged upload older than the newest ``retention + 1`` distinct
+    identities of that prefix is legitimately evictable (each of them began after it was
+    answered). Lane: one below the ``retention`` highest epochs of the prefix is. Only the
+    few others need the exact count — near-linear work per read, not quadratic.
+    """
     v = report.violations
 
     def ident(a: Attempt | Entry) -> str:
         return identity(kind, a.fields, a.epoch, a.state)
 
-    # newest answers first: the candidates for "stored after" are found early
-    stored = sorted((a for a in attempts if a.maybe_stored), key=lambda a: -a.end)
-    acked = [a for a in attempts if a.acked]
+    stored = sorted((a for a in attempts if a.maybe_stored), key=lambda a: a.start)
+    starts = [a.start for a in stored]
+    acked = sorted((a for a in attempts if a.acked), key=lambda a: a.end)
+    acked_ends = [a.end for a in acked]
+    acked_by_epoch = sorted(acked, key=lambda a: a.epoch)
+    acked_epochs = [a.epoch for a in acked_by_epoch]
+    longest = max((a.end - a.start for a in stored), default=0.0)
     # earliest start of any attempt that could have created (or matched) an entry
     first_start: dict[str, float] = {}
     for a in attempts:
         if a.acked or a.maybe_stored:
             first_start[ident(a)] = min(first_start.get(ident(a), a.start), a.start)
-    for o in observations:
+    lane_epochs: list[int] = []  # distinct epochs of the prefix, sorted (lanes)
+    seen_epochs: set[int] = set()
+    grown = 0
+    for o in sorted(observations, key=lambda o: o.end):
         if len(o.entries) > retention:
             v.append(Violation("retention", slot, f"{len(o.entries)} entries > {retention}"))
         fields = [e.fields for e in o.entries]
         if len(set(fields)) != len(fields):
             v.append(Violation("coalescing", slot, "a read lists two entries with equal fields"))
         present = {ident(e) for e in o.entries}
-        for a in acked:
-            if a.end >= o.start:
-                continue  # not acknowledged before the read began
-            report.checked_presences += 1
+        prefix = bisect.bisect_left(starts, o.end)
+        if kind == LANE:
+            for b in stored[grown:prefix]:
+                if b.epoch not in seen_epochs:
+                    seen_epochs.add(b.epoch)
+                    bisect.insort(lane_epochs, b.epoch)
+            grown = prefix
+        last = bisect.bisect_left(acked_ends, o.start)  # acknowledged before the read began
+        report.checked_presences += last
+        if kind == LANE:
+            # only uploads at or above the retention-th highest epoch that could be stored
+            floor = lane_epochs[-retention] if len(lane_epochs) >= retention else -1
+            lo = bisect.bisect_left(acked_epochs, floor)
+            candidates = [a for a in acked_by_epoch[lo:] if a.end < o.start]
+        else:
+            # the horizon: the newest retention + 1 distinct identities of the prefix each
+            # began after any upload answered before it, so older ones may be evicted
+            horizon = float("-inf")
+            newest: set[str] = set()
+            for b in reversed(stored[:prefix]):
+                newest.add(ident(b))
+                if len(newest) > retention:
+                    horizon = b.start
+                    break
+            candidates = acked[bisect.bisect_right(acked_ends, horizon) : last]
+        for a in candidates:
             key = ident(a)
             if key in present:
                 continue
-            t0 = first_start[key]
-            newer: set[str] = set()
-            for b in stored:
-                if b.end <= t0 or len(newer) >= retention:
-                    break
-                if b.start >= o.end or ident(b) == key:
-                    continue
-                if kind == LANE and b.epoch <= a.epoch:
-                    continue
-                newer.add(ident(b))
-            if len(newer) < retention:
+            if kind == LANE:
+                count = len(lane_epochs) - bisect.bisect_right(lane_epochs, a.epoch)
+            else:
+                t0 = first_start[key]
+                others: set[str] = set()
+                for b in reversed(stored[:prefix]):
+                    if b.start + longest <= t0 or len(others) >= retention:
+                        break
+                    if b.end > t0 and ident(b) != key:
+                        others.add(ident(b))
+                count = len(others)
+            if count < retention:
                 v.append(
                     Violation(
                         "durability",
                         slot,
                         f"acked upload {a.sha256[:12]} (epoch {a.epoch}, answered at "
                         f"{a.end:.3f}) missing from the read at {o.start:.3f}; only "
-                        f"{len(newer)} newer uploads could have evicted it",
+                        f"{count} newer uploads could have evicted it",
                     )
                 )
 
 
 def _check_receipts(slot: str, kind: str, attempts: list[Attempt], report: Report) -> None:
     v = report.violations
+    # per fields identity, the starts of attempts that could have stored (or matched) it
+    starts: dict[str, list[float]] = defaultdict(list)
+    for b in attempts:
+        if b.maybe_stored or b.acked:
+            starts[b.fields].append(b.start)
     for a in attempts:
         if not a.acked:
             continue
         if a.outcome == "coalesced":
-            earlier = [
-                b
-                for b in attempts
-                if b is not a and b.fields == a.fields and b.start < a.end
-                and (b.maybe_stored or b.acked)
-            ]
-            if not earlier:
+            # another attempt with the same fields that began before this one was answered
+            earlier = sum(1 for t in starts[a.fields] if t < a.end) - 1
+            if earlier < 1:
                 v.append(Violation("coalescing", slot, f"{a.sha256[:12]} coalesced with nothing"))
         if kind == LANE and a.status == 201 and a.head_epoch != a.epoch:
             v.append(Violation("lane-order", slot, f"201 at {a.epoch} names head {a.head_epoch}"))

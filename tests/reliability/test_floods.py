@@ -189,7 +189,7 @@ async def test_one_client_many_slots_is_held_to_its_write_budget(make_service) -
     tally = task.result()
     assert failures == [], failures
     assert tally[201] <= 120, tally.statuses  # the default client write budget per minute
-    assert tally[201] + tally[429] + tally[507] + tally[503] == n, tally.statuses
+    assert tally[201] + tally[429] == n, tally.statuses
     record_figures("flood-one-client-many-slots", {"flood": n, "answers": tally.statuses})
 
 
