@@ -149,8 +149,13 @@ async def test_one_client_flooding_an_open_slot_gets_only_its_share(make_service
             status, _ = await post(http, base + s.open + "/blobs", s.blob(5_000 + i))
             return status
 
-    failures = await honest_open_writer(base, s, asyncio.create_task(flood(n, spam)))
+    task = asyncio.create_task(flood(n, spam))
+    failures = await honest_open_writer(base, s, task)
+    tally = task.result()
     assert failures == [], failures
+    assert tally[201] <= 12, tally.statuses  # one client's share of the slot
+    record_figures("flood-key-holder-open", {"flood": n, "answers": tally.statuses,
+                                             "honest_admitted": HONEST_UPLOADS})
 
 
 async def test_many_clients_flooding_one_slot_leave_the_honest_writer_in(make_service) -> None:

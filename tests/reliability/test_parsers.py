@@ -9,7 +9,7 @@ parsers they do not reach (HPKE blobs, link fragments, ratchet trees alone, the 
 request parsers, the client's response parsers), the memory bound, splicing across seeds,
 and the kept corpus in ``corpus/``: every kept input is replayed on every run.
 
-CI: ``RELIABILITY_EXAMPLES`` (default 150) examples per parser. Longer:
+CI: ``RELIABILITY_EXAMPLES`` (default 100) examples per parser. Longer:
 ``scripts/reliability.sh parsers --examples 20000``; with ``RELIABILITY_KEEP=1`` an input
 that ends in an error code the corpus has not seen for that parser is kept.
 """
@@ -28,7 +28,7 @@ from invitekit.errors import InviteKitError
 from .harness import env_int, record_figures
 from .parsers import PARSERS, Parser, corpus_inputs, keep
 
-EXAMPLES = env_int("RELIABILITY_EXAMPLES", 150)
+EXAMPLES = env_int("RELIABILITY_EXAMPLES", 100)
 KEEP = os.environ.get("RELIABILITY_KEEP") == "1"
 # Peak bytes one call may allocate: a constant plus a multiple of the input (a decoder that
 # believed a length prefix would allocate far more).
