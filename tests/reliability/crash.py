@@ -5,9 +5,10 @@ with different nonces, so one gets ``created`` and the rest ``idempotent``), som
 re-send the last blob, fork, or go stale. Open-slot writers upload fresh blobs, re-send
 identical bytes, and re-send the same blob in the other protobuf dialect (which must
 coalesce). Readers list whole slots. A killer SIGKILLs the real service process at random
-moments, checks the database's integrity while it is down (and, for a database server,
-sometimes restarts that server instead), restarts the service on the same port and reads
-every lane at once. Every request and read goes into the history that
+moments, checks the database's integrity while it is down, restarts the service on the
+same port and reads every slot at once; with a database server, every third disruption
+crashes the server instead (``pg_ctl stop -m immediate``) and starts it again while the
+service and the clients keep going. Every request and read goes into the history that
 :mod:`tests.reliability.history` checks.
 """
 
@@ -94,6 +95,7 @@ class CrashRun:
     observations: list[Observation] = field(default_factory=list)
     integrity_checks: int = 0
     sabotaged: int = 0
+    disruptions: int = 0
     server_restarts: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # called while the service is down after a kill (the checker's negative control)
@@ -275,7 +277,11 @@ class CrashRun:
             await asyncio.sleep(self.rng.uniform(low, high))
             if self.stop.is_set():
                 return
-            if self.rng.random() < 0.3 and await self.service.backend.restart_server():
+            self.disruptions += 1
+            if self.service.backend.has_server and self.disruptions % 3 == 2:
+                # every third disruption crashes the database server instead (and restarts
+                # it) while the service and the clients keep going
+                await self.service.backend.restart_server()
                 self.server_restarts += 1
                 continue
             self.service.kill9()
@@ -301,7 +307,11 @@ class CrashRun:
             tasks += [asyncio.create_task(self.reader(http)) for _ in range(cfg.readers)]
             killer = asyncio.create_task(self.killer(http))
             await asyncio.sleep(cfg.seconds)
-            while self.service.kills < cfg.min_kills and not killer.done():
+            def enough() -> bool:
+                server_ok = self.server_restarts >= 1 or not self.service.backend.has_server
+                return self.service.kills >= cfg.min_kills and server_ok
+
+            while not enough() and not killer.done():
                 await asyncio.sleep(0.2)
             self.stop.set()
             await killer

@@ -74,6 +74,7 @@ class Backend(Protocol):
     """A storage backend the reliability runs are parametrised over."""
 
     name: str
+    has_server: bool  # a database server that restart_server() can crash and restart
 
     def database_url(self, directory: Path) -> str:
         """The ``--database`` URL of a fresh database for one service."""
@@ -90,6 +91,7 @@ class SqliteBackend:
     """Real SQLite files (WAL, ``synchronous=FULL``) in the test's directory."""
 
     name: str = "sqlite"
+    has_server: bool = False
 
     def database_url(self, directory: Path) -> str:
         return f"sqlite:///{directory / 'blobs.sqlite3'}"
@@ -116,6 +118,7 @@ class PostgresBackend:
 
     server: Any
     name: str = "postgres"
+    has_server: bool = True
     restarts: int = 0
 
     @staticmethod
@@ -168,7 +171,7 @@ def postgres_server() -> Any:
 
         from tests.service.pg_local import LocalPostgres
 
-        server = LocalPostgres.start()
+        server = LocalPostgres.start(fsync=True)  # durability is what the runs claim
         atexit.register(server.stop)
         _POSTGRES.append(server)
     return _POSTGRES[0]
