@@ -7,11 +7,14 @@ A mirror copies what one service retains for a slot to others, **verbatim**:
   never needs the invite key;
 * open-slot uploads are plain bytes.
 
-Uploads are replayed oldest epoch first, so a destination lane (ordered by epoch) accepts
-each step. Uploads the destination already retains (same SHA-256) are not sent again
-(``present``); a lane that is already past an upload's epoch answers ``stale``, reported as
-``superseded`` and counted as success, like ``idempotent`` and ``coalesced``. Nothing is
-decrypted.
+Every lane upload is also copied, as plain bytes, to the destination's **open slot** (when
+the open kind is mirrored): the open slot is the XIP's robust path, so a copy that only
+reached a lane would be lost to a reader of the open slot, and a wedged lane must cost
+nothing but speed. Uploads are replayed oldest epoch first, so a destination lane (ordered
+by epoch) accepts each step. Uploads the destination already retains (same SHA-256) are
+not sent again (``present``); a lane that is already past an upload's epoch answers
+``stale``, reported as ``superseded`` and counted as success, like ``idempotent`` and
+``coalesced``. Nothing is decrypted.
 """
 
 from __future__ import annotations
@@ -83,6 +86,22 @@ def _replay_order(uploads: Sequence[StoredUpload]) -> list[StoredUpload]:
     return sorted(uploads, key=lambda u: -1 if u.epoch is None else u.epoch)
 
 
+def _with_open_copies(
+    ordered: Sequence[StoredUpload], kinds: tuple[SlotKind, ...]
+) -> list[StoredUpload]:
+    """``ordered`` plus an open-slot copy of each lane body the open slot does not hold."""
+    if SlotKind.OPEN not in kinds:
+        return list(ordered)
+    in_open = {hashlib.sha256(u.body).digest() for u in ordered if u.kind is SlotKind.OPEN}
+    out = list(ordered)
+    for upload in ordered:
+        digest = hashlib.sha256(upload.body).digest()
+        if upload.kind is SlotKind.LANE and digest not in in_open:
+            in_open.add(digest)
+            out.append(StoredUpload(upload.body, SlotKind.OPEN, epoch=upload.epoch))
+    return _replay_order(out)
+
+
 async def mirror_slot(
     client: InviteClient,
     source: str,
@@ -106,7 +125,7 @@ async def mirror_slot(
             stored.extend(await client.stored_uploads(source, slot_id, SlotKind.OPEN))
     except ClientError as exc:
         return SlotMirrorReport(slot_id, source, 0, error=exc.code, lanes=lanes)
-    ordered = _replay_order(stored)
+    ordered = _with_open_copies(_replay_order(stored), kinds)
 
     async def to_one(dest: str) -> list[UploadResult]:
         present = await _present(client, dest, slot_id, lanes, kinds)

@@ -1,9 +1,41 @@
 #!/usr/bin/env bash
-# Create .venv and install invitekit with everything its tests need. Idempotent.
+# Create .venv and install invitekit with everything its tests need. Idempotent, and safe
+# to start twice at once (`scripts/run.sh & scripts/test.sh` on a fresh clone): the second
+# waits on a lock, then finds the work done. pip's own cache is reused between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --- one set-up at a time ----------------------------------------------------------------
+exec 9>.setup.lock
+flock 9
+
+# --- Debian packages the tests drive (installed only when missing) ------------------------
+# chromium: the invite landing page is tested in a real headless browser.
+debian_packages=()
+command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
+if [ "${#debian_packages[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${debian_packages[@]}" >/dev/null
+fi
+
+# --- PostgreSQL server binaries for the PostgreSQL backend's tests and benchmarks -----------
+# (tests/service/pg_local.py starts a private server from them; apt-get when missing)
+scripts/setup-postgres.sh >/dev/null
+
+# --- the virtual environment -------------------------------------------------------------
+# The stamp names what was installed; a set-up killed half-way leaves no stamp.
+stamp=".venv/.invitekit-installed"
+want="$(sha256sum pyproject.toml | cut -d" " -f1) $(python3 --version 2>&1)"
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+rm -f "$stamp"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+echo "$want" > "$stamp"

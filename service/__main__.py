@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import errno
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -23,11 +24,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import wait
-from typing import Any
+from typing import Any, NoReturn
 
 import uvloop
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from . import logs
 from .app import create_app
@@ -39,21 +41,38 @@ from .connections import (
     install,
     raise_descriptor_limit,
 )
-from .storage.sqlite import SqliteBlobStore, sqlite_path_from_url
+from .storage import StorageUnavailable, prepare_database
 
 _PR_SET_PDEATHSIG = 1
 
 
+def _help_text(info: FieldInfo) -> str:
+    """The field's description (if any) and its real default (default factories called)."""
+    default = info.get_default(call_default_factory=True)
+    if isinstance(default, list):
+        default = ",".join(str(v) for v in default)
+    shown = "none" if default is None else default
+    return f"{info.description}; default: {shown}" if info.description else f"default: {shown}"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``invitekit-service: error: usage: …`` and exit 2."""
+        self.exit(2, f"invitekit-service: error: usage: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One flag per settings field; unspecified flags fall through to env/file/defaults."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="invitekit-service",
-        description="XIP-82 blob service: keyed lanes and open slots over SQLite.",
+        description="XIP-82 blob service: keyed lanes and open slots (SQLite or PostgreSQL).",
         argument_default=argparse.SUPPRESS,
     )
     for name, info in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        help_text = info.description or f"default: {info.default!r}"
+        help_text = _help_text(info)
         if info.annotation is bool:
             parser.add_argument(
                 flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text
@@ -96,13 +115,17 @@ async def serve(
     await runner.setup()
     loop = asyncio.get_running_loop()
     assert runner.server is not None
-    server = await loop.create_server(
-        guard.factory(handler_factory(runner.server, **protocol_options)),
-        settings.host,
-        settings.port,
-        reuse_port=reuse_port or None,
-        backlog=2048,
-    )
+    try:
+        server = await loop.create_server(
+            guard.factory(handler_factory(runner.server, **protocol_options)),
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port or None,
+            backlog=2048,
+        )
+    except BaseException:
+        await runner.cleanup()  # close the store: its threads must not keep the process up
+        raise
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -150,9 +173,7 @@ def _run(settings: Settings, index: int, reuse_port: bool, parent: int | None = 
 
 
 def _prepare_storage(settings: Settings) -> None:
-    if not settings.database.startswith("sqlite:"):
-        raise ValueError("only sqlite:/// database URLs are implemented")
-    SqliteBlobStore.initialise_schema(sqlite_path_from_url(settings.database))
+    prepare_database(settings.database)
 
 
 class _Supervisor:
@@ -248,22 +269,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(argv)
     except ValidationError as exc:
-        print(f"invitekit-service: invalid settings:\n{exc}", file=sys.stderr)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        print(f"invitekit-service: error: invalid-settings: {problems}", file=sys.stderr)
         return 2
     raise_descriptor_limit()
     # A file-size limit must turn into a write error (a clean 503), not kill the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         _prepare_storage(settings)
-    except (ValueError, OSError) as exc:
-        print(f"invitekit-service: cannot open database: {exc}", file=sys.stderr)
+    except (ValueError, OSError, StorageUnavailable) as exc:
+        print(f"invitekit-service: error: database: {_one_line(exc)}", file=sys.stderr)
         return 2
     if settings.workers > 1:
         if settings.port == 0:
             print("invitekit-service: --workers > 1 needs a fixed --port", file=sys.stderr)
             return 2
         return _Supervisor(settings).run()
-    _run(settings, 0, False)
+    return start_or_explain(settings)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def start_or_explain(settings: Settings) -> int:
+    """Run one worker; a start-up failure is one line on stderr and status 2, no traceback.
+
+    A busy port, an address that cannot be bound, a store that cannot start: the process
+    exits cleanly (the store is closed first, so no thread keeps it alive).
+    """
+    try:
+        _run(settings, 0, False)
+    except OSError as exc:
+        what = "port-in-use" if exc.errno == errno.EADDRINUSE else "cannot-listen"
+        reason = exc.strerror or _one_line(exc)
+        print(
+            f"invitekit-service: error: {what}: {settings.host}:{settings.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:  # any other start-up failure: one line, never a traceback
+        print(f"invitekit-service: error: start-up: {type(exc).__name__}: {_one_line(exc)}",
+              file=sys.stderr)
+        return 2
     return 0
 
 

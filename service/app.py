@@ -25,6 +25,7 @@ from invitekit.protocol import (
 from . import handlers
 from .config import Settings
 from .gc import gc_loop
+from .landing import add_landing_routes
 from .middleware import edge_middleware
 from .state import SETTINGS_KEY, STATE_KEY, ServiceState
 from .storage import BlobStore, open_store
@@ -38,7 +39,11 @@ def create_app(
     backend = (
         store
         if store is not None
-        else open_store(settings.database, max_batch=settings.group_commit_max)
+        else open_store(
+            settings.database,
+            max_batch=settings.group_commit_max,
+            pool_size=settings.database_pool_size,
+        )
     )
     state = ServiceState(settings, backend, run_gc=run_gc)
     app[SETTINGS_KEY] = settings
@@ -58,6 +63,7 @@ def create_app(
     app.router.add_get(READYZ_PATH, handlers.readyz)
     app.router.add_get(METRICS_PATH, handlers.metrics)
     app.router.add_get(OPENAPI_PATH, handlers.openapi)
+    add_landing_routes(app, settings)  # the invite landing page (service/landing.py)
 
     async def _startup(app: web.Application) -> None:
         await state.store.start()

@@ -35,7 +35,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    database: str = "sqlite:///invitekit.sqlite3"
+    database: str = Field(
+        "sqlite:///invitekit.sqlite3",
+        description="sqlite:///path (one host) or postgresql://user@host:port/db (many hosts)",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections per process"
+    )
     workers: int = Field(1, ge=1, le=64, description="processes sharing the port (SO_REUSEPORT)")
     config: Path | None = None
 
@@ -98,6 +104,19 @@ class Settings(BaseSettings):
     )
     worker_restart_window_s: float = Field(60.0, gt=0)
 
+    landing_path: str | None = Field(
+        "/i", description="invite landing page path, also served upper-cased ('none': off)"
+    )
+    landing_app_link: str | None = Field(
+        None, description="'open in app' link; the page appends #<invite> (e.g. myapp://join)"
+    )
+    apple_app_site_association: Path | None = Field(
+        None, description="JSON file served at /.well-known/apple-app-site-association"
+    )
+    assetlinks: Path | None = Field(
+        None, description="JSON file served at /.well-known/assetlinks.json"
+    )
+
     log_level: str = "INFO"
     access_log: bool = True
     openapi_path: Path | None = None
@@ -109,12 +128,19 @@ class Settings(BaseSettings):
             raise ValueError("digest lengths must be a non-empty subset of 32, 48, 64")
         return sorted(set(value))
 
+    @field_validator("landing_path")
+    @classmethod
+    def _landing_path(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith("/") or any(c in value for c in "#?% ") or value == "/"
+            or value.lower().startswith(("/v1", "/_landing", "/.well-known"))
+        ):
+            raise ValueError("landing path must be a plain absolute path like /i")
+        return value
+
     @field_validator(
-        "lane_max_epoch_jump",
-        "open_max_epoch_jump",
-        "slot_idle_ttl_s",
-        "max_connections",
-        mode="before",
+        "lane_max_epoch_jump", "open_max_epoch_jump", "slot_idle_ttl_s", "landing_path",
+        "landing_app_link", "max_connections", mode="before",
     )
     @classmethod
     def _none_words(cls, value: Any) -> Any:

@@ -63,10 +63,10 @@ class Handlers:
     def _state(request: web.Request) -> ServiceState:
         return request.app[STATE_KEY]
 
-    def _read_gate(self, request: web.Request, state: ServiceState) -> SlotAddress:
+    async def _read_gate(self, request: web.Request, state: ServiceState) -> SlotAddress:
         address = slot_address(request, self.kind, state)
         if state.limits is not None:
-            state.limits.client_read(state.client_of(request))
+            await state.limits.client_read(state.client_of(request))
         return address
 
     async def upload_post(self, request: web.Request) -> web.StreamResponse:
@@ -98,7 +98,7 @@ class Handlers:
         settings = state.settings
         client = state.client_of(request)
         if state.limits is not None:
-            state.limits.client_write(client)
+            await state.limits.client_write(client)
         address = slot_address(request, self.kind, state)
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
@@ -131,9 +131,9 @@ class Handlers:
                 extra={"code": exc.code},
             ) from None
         if state.limits is not None:
-            state.limits.slot_client_write(address.tag, client)
-            state.limits.slot_write(address.tag)
-            state.limits.write_bytes(address.tag, client, len(body))
+            await state.limits.slot_client_write(address.tag, client)
+            await state.limits.slot_write(address.tag)
+            await state.limits.write_bytes(address.tag, client, len(body))
         now = logs.now_ns()
         upload = Upload.from_blob(
             body, parsed.blob, sha256=sha256, signature=signature, received_ns=now
@@ -172,7 +172,7 @@ class Handlers:
     async def head(self, request: web.Request) -> web.StreamResponse:
         """GET …/head: the first candidate as raw bytes, cacheable, with ETag."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         entry = await cached_head(state, address)
         if entry.blob is None:
             state.count_fetch(self.kind, "head", "404")
@@ -192,7 +192,7 @@ class Handlers:
     async def list_blobs(self, request: web.Request) -> web.StreamResponse:
         """GET …/blobs: the candidate set (optionally only one (epoch, hash) pair)."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         match = match_filter(request, required=False)
         limit = listing_limit(request, state, self.kind)
         now = logs.now_ns()
@@ -219,7 +219,7 @@ class Handlers:
     async def get_blob(self, request: web.Request) -> web.StreamResponse:
         """GET/HEAD …/blobs/{sha256}: one retained blob by content address (immutable)."""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         sha256 = content_address(request)
         now = logs.now_ns()
         with_body = request.method != "HEAD"
@@ -249,7 +249,7 @@ class Handlers:
     async def presence(self, request: web.Request) -> web.StreamResponse:
         """GET …/presence: does the slot hold a live blob advertising (epoch, hash)?"""
         state = self._state(request)
-        address = self._read_gate(request, state)
+        address = await self._read_gate(request, state)
         match = match_filter(request, required=True)
         now = logs.now_ns()
         found = await state.store.list_entries(

@@ -47,6 +47,7 @@ class ServiceState:
                 settings.slot_client_write_limit,
                 client_write_bytes=settings.client_write_bytes_limit,
                 slot_client_write_bytes=settings.slot_client_write_bytes_limit,
+                shared=store.rate_counter(),
             )
             if settings.rate_limits_enabled
             else None

@@ -39,7 +39,7 @@ def test_help_everywhere() -> None:
 def test_policy_lifecycle_and_mint(tmp_path: Path) -> None:
     pol = tmp_path / "policy.bin"
     code, out, _ = run("policy", "enable", "-o", str(pol), "--max-uses", "3",
-                       "--expire-in-ns", "600000000000", "--refresh-pointer", "https://r.example/v1")
+                       "--expire-in", "600s", "--refresh-pointer", "https://r.example/v1", "--json")
     assert code == 0
     summary = json.loads(out)
     policy = parse_policy_entry(pol.read_bytes()).policy
@@ -58,7 +58,7 @@ def test_policy_lifecycle_and_mint(tmp_path: Path) -> None:
     qr_path, nfc_path = tmp_path / "invite.png", tmp_path / "invite.ndef"
     code, out, _ = run("mint", "-p", str(rotated), "--service", "https://b.example/v1",
                        "--link-base", "https://join.example/i", "--qr", str(qr_path),
-                       "--qr-error", "q", "--nfc", str(nfc_path))
+                       "--qr-error", "q", "--nfc", str(nfc_path), "--json")
     assert code == 0
     minted = json.loads(out)
     invite = parse_invite_text(minted["link"])
@@ -69,7 +69,7 @@ def test_policy_lifecycle_and_mint(tmp_path: Path) -> None:
     assert minted["qr"]["error"] in ("Q", "H")
     assert parse_ndef_uri_record(nfc_path.read_bytes()) == minted["link"]
 
-    code, out, _ = run("policy", "revoke", "-p", str(rotated), "--encoding", "hex")
+    code, out, _ = run("policy", "revoke", "-p", str(rotated), "--encoding", "hex", "--json")
     assert code == 0
     revoked = json.loads(out)
     assert revoked["allow_external_commit"] is False
@@ -95,49 +95,52 @@ def test_inspect_each_kind(tmp_path: Path) -> None:
     blob_path = tmp_path / "b.bin"
     blob_path.write_bytes(seal(b"gi", key, epoch=9, group_state_hash=bytes(32)).to_bytes(
         Dialect.LEGACY))
-    code, out, _ = run("inspect", str(blob_path))
+    code, out, _ = run("inspect", str(blob_path), "--json")
     view = json.loads(out)
     assert code == 0
     assert (view["kind"], view["epoch"], view["dialect"]) == (
         "encrypted-group-info-blob", 9, "legacy")
 
-    code, out, _ = run("mint", "--key", key.hex(), "--slot-id", "a1b2c3d4e5")
+    code, out, _ = run("mint", "--key", key.hex(), "--slot-id", "a1b2c3d4e5", "--json")
     link_b64 = json.loads(out)["payload_base64url"]
-    code, out, _ = run("inspect", link_b64)
+    code, out, _ = run("inspect", link_b64, "--json")
     view = json.loads(out)
     assert view["kind"] == "invite-payload"
     assert view["symmetric_key"] == "<redacted>"
-    code, out, _ = run("inspect", link_b64, "--show-secrets")
+    code, out, _ = run("inspect", link_b64, "--show-secrets", "--json")
     assert json.loads(out)["symmetric_key"] == key.hex()
 
     from invitekit.hpke_blob import seal_hpke
 
     hpke_path = tmp_path / "h.bin"
     hpke_path.write_bytes(seal_hpke(b"gi", key, epoch=4, group_state_hash=bytes(32)).to_bytes())
-    code, out, _ = run("inspect", str(hpke_path))
+    code, out, _ = run("inspect", str(hpke_path), "--json")
     view = json.loads(out)
     assert (view["kind"], view["epoch"], view["variant"]) == (
         "invitekit-hpke-blob", 4, "hpke_mlkem768_x25519")
 
     pol = tmp_path / "p.bin"
     run("policy", "enable", "-o", str(pol))
-    code, out, _ = run("inspect", str(pol), "--kind", "policy")
+    code, out, _ = run("inspect", str(pol), "--type", "policy", "--json")
     assert json.loads(out)["kind"] == "external-commit-policy"
 
 
 @pytest.mark.parametrize(
     ("args", "code_word"),
     [
-        (["inspect", "definitely-not-an-invite"], "unrecognized-input"),
-        (["inspect", "https://x.org/i#AAAA", "--kind", "payload"], "malformed-message"),
-        (["inspect", "https://x.org/i#EgA", "--kind", "payload"], "unsupported-version"),
+        (["inspect", "definitely-not-an-invite"], "file-not-found"),
+        (["inspect", "missing.bin"], "file-not-found"),
+        (["inspect", "https://x.org/i#AAAA", "--type", "payload"], "malformed-message"),
+        (["inspect", "https://x.org/i#EgA", "--type", "payload"], "unsupported-version"),
         (["mint", "--key", "00" * 31, "--slot-id", "abcdef01"], "invalid-symmetric-key-length"),
         (["mint", "--key", "00" * 32, "--slot-id", "abcd"], "invalid-external-group-id"),
         (["mint", "--key", "00" * 32, "--slot-id", "abcdef01", "--service", "http://x.org"],
+         "insecure-url"),
+        (["mint", "--key", "00" * 32, "--slot-id", "abcdef01", "--service", "ftp://x.org"],
          "invalid-service-url"),
         (["mint", "--key", "zz", "--slot-id", "abcdef01"], "bad-input"),
         (["policy", "rotate", "-p", "/nonexistent/file"], "file-not-found"),
-        (["inspect", "x", "--kind", "nope"], "bad-input"),
+        (["inspect", "x", "--type", "nope"], "bad-input"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], code_word: str) -> None:
@@ -150,7 +153,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], code_word: str) -> No
 
 def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("invitekit")
-    proc = subprocess.run([str(exe), "mint", "--key", "00" * 32, "--slot-id", "00112233"],
+    proc = subprocess.run([str(exe), "mint", "--key", "00" * 32, "--slot-id", "00112233", "--json"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     # 0a 2a { 12 04 <slot> 1a 22 { 0a 20 <key> } }: 2 + 6 + 36 = 44 bytes.

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Import names and distribution names of what only the blob service needs.
 SERVICE_ONLY = {
     "service": None,
-    "aiosqlite": "aiosqlite",
+    "asyncpg": "asyncpg",
     "limits": "limits",
     "prometheus_client": "prometheus-client",
     "yaml": "pyyaml",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..blob import BlobKey, parse_blob
-from ..client import FetchPolicy, InviteClient, SlotKind, api_root
+from ..blob import BlobKey, open_blob, parse_blob
+from ..client import FetchPolicy, InviteClient, SlotKind
 from ..drivers import (
     backstop_refresh,
     check_invite,
@@ -34,42 +35,51 @@ from ..link import as_payload
 from ..mirror import SlotMirrorReport, mirror_slots
 from ..mls import VerifyLevel
 from ..payload import InvitePayload
+from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
-from ..refresh import RefreshReport, RefreshRole
+from ..refresh import RefreshReport, RefreshRole, TargetAction
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import emit_json, read_binary, read_source
+from .options import (
+    EpochStartOpt,
+    JsonOpt,
+    KindOpt,
+    LoopbackOpt,
+    ServiceOpt,
+    TimeoutOpt,
+    parse_epoch_start_ns,
+)
+from .preflight import check_blob_live, preflight_seal
 from .render import describe_outcome, outcome_json
+from .services import check_urls, make_resolver
+
+#: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
+EXIT_NOTHING_STORED = 1
+#: The CLI writes the XIP's open slot as well as the keyed lane by default (issue 8).
+DEFAULT_WRITE_KINDS = (SlotKind.LANE, SlotKind.OPEN)
 
 T = TypeVar("T")
 
-ServiceOpt = Annotated[
-    list[str] | None,
-    typer.Option("--service", "-s", help="Service API root URL (repeatable). Overrides pointers."),
-]
-KindOpt = Annotated[
-    list[str] | None,
-    typer.Option("--kind", "-k", help="Slot kind: lane or open (repeatable)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-LoopbackOpt = Annotated[
-    bool,
-    typer.Option(
-        "--allow-insecure-loopback",
-        help="Allow plain http to 127.0.0.1/::1/localhost (local services and tests only).",
-    ),
-]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Per-request timeout, seconds.")]
 PolicyFileOpt = Annotated[
     str | None, typer.Option("--policy", "-p", help="Policy entry file (- for stdin).")
 ]
 GroupInfoOpt = Annotated[
     str | None, typer.Option("--group-info", "-g", help="MLSMessage(GroupInfo) file.")
 ]
-EpochStartOpt = Annotated[
-    int | None,
-    typer.Option("--epoch-start-ns", help="When the GroupInfo's epoch began (default: now)."),
+OptionalEpochStartOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--epoch-start-ns", metavar="NS|now",
+        help="With --group-info (required there): when its epoch began, ns or 'now'.",
+    ),
 ]
+
+#: What a refresh target reports when something of the member's is stored there now.
+_STORED = frozenset(
+    {TargetAction.UPLOADED, TargetAction.STAND_DOWN, TargetAction.HEALTHY,
+     TargetAction.REUPLOADED}
+)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -91,14 +101,6 @@ def _client(loopback: bool, timeout: float) -> InviteClient:
     )
 
 
-def _check_urls(urls: Sequence[str] | None, loopback: bool) -> tuple[str, ...]:
-    """Refuse bad service URLs up front (exit 2), under the same hygiene rules."""
-    policy = FetchPolicy(allow_insecure_loopback=loopback)
-    for url in urls or ():
-        api_root(url, policy)
-    return tuple(urls or ())
-
-
 def _invite_text(invite: str) -> str:
     return sys.stdin.read() if invite == "-" else invite
 
@@ -109,10 +111,21 @@ def _load_policy(source: str) -> ExternalCommitPolicy:
     return policy
 
 
-async def _services(payload: InvitePayload, overrides: Sequence[str] | None) -> tuple[str, ...]:
-    if overrides:
-        return tuple(overrides)
-    return await resolve_pointer(payload.service_pointer, None)
+def _without_pointer(payload: InvitePayload, overrides: Sequence[str]) -> InvitePayload:
+    """With ``--service``, the invite's own pointer is dropped: the overrides are the targets."""
+    if not overrides:
+        return payload
+    return InvitePayload(payload.external_group_id, payload.symmetric_key, None)
+
+
+def _targets_policy(policy: ExternalCommitPolicy, overrides: Sequence[str]) -> ExternalCommitPolicy:
+    """With ``--service``, the policy's refresh pointers are ignored (local copy only)."""
+    return replace(policy, refresh_pointers=()) if overrides else policy
+
+
+def stored_somewhere(report: RefreshReport) -> bool:
+    """True when at least one target holds the member's state after the pass."""
+    return any(t.action in _STORED for t in report.targets)
 
 
 def _print_outcome(outcome: JoinOutcome, as_json: bool) -> None:
@@ -148,56 +161,74 @@ def upload_cmd(
     invite: Annotated[
         str | None, typer.Option("--invite", "-i", help="Invite (key and slot) for --blob.")
     ] = None,
-    epoch_start_ns: EpochStartOpt = None,
+    epoch_start_ns: OptionalEpochStartOpt = None,
     kind: KindOpt = None,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
-    """Upload a blob to one or more services (signed to the keyed lane, or the open slot).
+    """Upload a blob to one or more services: the open slot and the signed keyed lane.
 
-    Either seal a GroupInfo under a policy (--group-info + --policy; the targets default
-    to the policy's https refresh pointers) or send a sealed --blob (--invite or --policy
-    gives the slot and key).
+    Either seal a GroupInfo under a policy (--group-info + --policy + --epoch-start-ns;
+    the targets default to the policy's refresh pointers) or send a sealed --blob
+    (--invite or --policy gives the slot and key; the blob must open under that key and
+    be unexpired). Exits 1 when nothing was stored anywhere.
     """
-    kinds = _kinds(kind, (SlotKind.LANE,))
-    service = list(_check_urls(service, loopback))
+    kinds = _kinds(kind, DEFAULT_WRITE_KINDS)
+    overrides = list(check_urls(service, loopback))
     if group_info is not None:
         if policy_file is None:
-            raise fail("bad-input", "--group-info needs --policy")
+            raise fail("usage", "--group-info needs --policy")
+        if epoch_start_ns is None:
+            raise fail("usage", "--group-info needs --epoch-start-ns (nanoseconds or 'now')")
         policy = _load_policy(policy_file)
         gi = read_source(group_info)
-        start = epoch_start_ns if epoch_start_ns is not None else system_clock()
+        start = parse_epoch_start_ns(epoch_start_ns)
+        preflight_seal(gi, policy, start)
+        targets = _targets_policy(policy, overrides)
 
         async def seal_and_send() -> RefreshReport:
             async with _client(loopback, timeout) as client:
                 return await committer_refresh(
-                    client, gi, policy, start, first_services=service or (), kinds=kinds
+                    client, gi, targets, start, first_services=overrides, kinds=kinds,
+                    resolver=make_resolver((), loopback, strict=False),
                 )
 
         report = _run(seal_and_send())
         _print_refresh(report, as_json)
-        if report.uploaded == 0:
-            raise typer.Exit(1)
+        if not stored_somewhere(report):
+            raise typer.Exit(EXIT_NOTHING_STORED)
         return
     if blob_file is None:
-        raise fail("bad-input", "give --blob, or --group-info with --policy")
+        raise fail("usage", "give --blob, or --group-info with --policy")
     body = read_source(blob_file)
-    parse_blob(body)  # refuse to send what is not a blob
+    blob = parse_blob(body).blob  # refuse to send what is not a blob
+    pointers: tuple[ServicePointer, ...] = ()
     if invite is not None:
         payload = as_payload(_invite_text(invite))
         slot, key = payload.external_group_id, payload.symmetric_key
+        pointers = (payload.service_pointer,) if payload.service_pointer else ()
     elif policy_file is not None:
         active = active_invite(_load_policy(policy_file), "upload")
         slot, key = active.external_group_id, active.symmetric_key
+        pointers = tuple(_load_policy(policy_file).refresh_pointers)
     else:
-        raise fail("bad-input", "--blob needs --invite or --policy (slot id and key)")
-    if not service:
-        raise fail("bad-input", "--blob needs at least one --service")
+        raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
+    check_blob_live(blob)
+    open_blob(blob, key, system_clock())  # refuse a blob joiners could not open
 
     async def send() -> list[Any]:
+        urls = list(overrides)
+        if not urls:
+            resolve = make_resolver((), loopback, strict=False)
+            for pointer in pointers:
+                urls.extend(
+                    [pointer.url] if isinstance(pointer, HttpsPointer) else await resolve(pointer)
+                )
+        if not urls:
+            raise fail("usage", "no target: give --service (the invite/policy names none)")
         async with _client(loopback, timeout) as client:
-            return await client.upload_many(service, slot, body, kinds=kinds, key=key)
+            return await client.upload_many(urls, slot, body, kinds=kinds, key=key)
 
     results = _run(send())
     if as_json:
@@ -206,7 +237,7 @@ def upload_cmd(
         for r in results:
             print(f"{r.service} {r.kind}: {r.outcome}")
     if not any(r.ok for r in results):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_NOTHING_STORED)
 
 
 # --- fetch -----------------------------------------------------------------------------
@@ -225,12 +256,12 @@ def fetch_cmd(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Fetch an invite's candidate blobs (merged across services); show their metadata."""
-    payload = as_payload(_invite_text(invite))
+    overrides = check_urls(service, loopback)
+    payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
-    _check_urls(service, loopback)
 
     async def go() -> Any:
-        urls = await _services(payload, service)
+        urls = await resolve_pointer(payload.service_pointer, make_resolver(overrides, loopback))
         async with _client(loopback, timeout) as client:
             return await client.fetch_merged(
                 urls, payload.external_group_id, kinds=kinds, key=payload.symmetric_key
@@ -238,6 +269,7 @@ def fetch_cmd(
 
     merged = _run(go())
     key = BlobKey(payload.symmetric_key)
+    now = system_clock()
     rows: list[dict[str, Any]] = []
     for cand in merged.candidates:
         row: dict[str, Any] = {
@@ -251,6 +283,7 @@ def fetch_cmd(
                 epoch=blob.epoch,
                 group_state_hash=blob.group_state_hash.hex(),
                 expires_at_ns=blob.expires_at_ns,
+                expired=blob.is_expired(now),
             )
             try:
                 key.decrypt(blob.nonce, blob.ciphertext, blob.aad)
@@ -268,11 +301,13 @@ def fetch_cmd(
     else:
         for row in rows:
             state = "opens" if row.get("opens") else row.get("error", "does not open")
+            if row.get("expired"):
+                state += ", expired"
             print(f"{row['sha256'][:16]}  epoch={row.get('epoch', '?')}  {row['size']} B  {state}")
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:
-            print("no candidates")
+            print("no candidates (an expired or never-uploaded invite looks like this)")
 
 
 # --- join-check ------------------------------------------------------------------------
@@ -286,13 +321,22 @@ def join_check_cmd(
     level: Annotated[
         str, typer.Option(help="GroupInfo checks: parse, signature, tree or parent-hashes.")
     ] = "tree",
+    policy_file: Annotated[
+        str | None,
+        typer.Option(
+            "--policy", "-p",
+            help="The group's policy entry, for GroupInfos that carry none (plain MLS "
+            "stacks: the app knows it out of band).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run the join flow up to (not including) the commit; print what a joiner would get."""
-    payload = as_payload(_invite_text(invite))
-    _check_urls(service, loopback)
+    known = parse_policy_entry(read_binary(policy_file)).policy if policy_file else None
+    overrides = check_urls(service, loopback)
+    payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     try:
         verify = VerifyLevel[level.upper().replace("-", "_")]
     except KeyError:
@@ -300,13 +344,12 @@ def join_check_cmd(
     options = JoinOptions(level=verify, fetch_kinds=_kinds(kind, (SlotKind.LANE, SlotKind.OPEN)))
 
     async def go() -> JoinOutcome:
-        urls = await _services(payload, service)
-
-        async def resolver(_pointer: object) -> list[str]:
-            return list(urls)
-
         async with _client(loopback, timeout) as client:
-            return await check_invite(payload, client=client, resolver=resolver, options=options)
+            return await check_invite(
+                payload, client=client, resolver=make_resolver(overrides, loopback),
+                options=options,
+                policy_provider=(lambda _view: known) if known is not None else None,
+            )
 
     outcome = _run(go())
     _print_outcome(outcome, as_json)
@@ -321,46 +364,53 @@ def join_check_cmd(
 def refresh_cmd(
     group_info: Annotated[str, typer.Option("--group-info", "-g", help="Own GroupInfo file.")],
     policy_file: Annotated[str, typer.Option("--policy", "-p", help="Policy entry file.")],
+    epoch_start_ns: EpochStartOpt,
     role: Annotated[str, typer.Option(help="committer, backstop or deep.")] = "committer",
     service: ServiceOpt = None,
-    epoch_start_ns: EpochStartOpt = None,
     kind: KindOpt = None,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
-    """Keep the invite's slots fresh from a member's own GroupInfo (one refresh role)."""
+    """Keep the invite's slots fresh from a member's own GroupInfo (one refresh role).
+
+    Exits 1 when, after the pass, no target holds the member's state (nothing stored
+    anywhere).
+    """
     policy = _load_policy(policy_file)
     gi = read_source(group_info)
-    start = epoch_start_ns if epoch_start_ns is not None else system_clock()
-    kinds = _kinds(kind, (SlotKind.LANE,))
-    extra = _check_urls(service, loopback)
+    start = parse_epoch_start_ns(epoch_start_ns)
+    kinds = _kinds(kind, DEFAULT_WRITE_KINDS)
+    extra = check_urls(service, loopback)
     roles = {"committer": RefreshRole.COMMITTER, "backstop": RefreshRole.BACKSTOP,
              "deep": RefreshRole.DEEP_CHECK}
     if role not in roles:
         raise fail("bad-input", "--role must be committer, backstop or deep")
     chosen = roles[role]
+    preflight_seal(gi, policy, start)
+    targets = _targets_policy(policy, extra)
+    resolver = make_resolver((), loopback, strict=False)
 
     async def go() -> RefreshReport:
-        async def resolver(_pointer: object) -> list[str]:
-            return []
-
         async with _client(loopback, timeout) as client:
             if chosen is RefreshRole.COMMITTER:
                 return await committer_refresh(
-                    client, gi, policy, start, first_services=extra, kinds=kinds
+                    client, gi, targets, start, first_services=extra, kinds=kinds,
+                    resolver=resolver,
                 )
             if chosen is RefreshRole.BACKSTOP:
                 return await backstop_refresh(
-                    client, gi, policy, start, first_services=extra, kinds=kinds,
+                    client, gi, targets, start, first_services=extra, kinds=kinds,
                     resolver=resolver, sleep=_no_sleep,
                 )
             return await deep_check(
-                client, gi, policy, start, first_services=extra, kinds=kinds, resolver=resolver
+                client, gi, targets, start, first_services=extra, kinds=kinds, resolver=resolver
             )
 
     report = _run(go())
     _print_refresh(report, as_json)
+    if not stored_somewhere(report):
+        raise typer.Exit(EXIT_NOTHING_STORED)
 
 
 async def _no_sleep(_seconds: float) -> None:
@@ -375,7 +425,8 @@ def mirror_cmd(
     source: Annotated[str, typer.Option("--from", help="Source service API root URL.")],
     to: Annotated[list[str], typer.Option("--to", help="Destination service (repeatable).")],
     slot: Annotated[
-        list[str] | None, typer.Option("--slot", help="Slot id (external_group_id) as hex.")
+        list[str] | None,
+        typer.Option("--slot-id", metavar="HEX", help="Slot id (external_group_id) as hex."),
     ] = None,
     lane: Annotated[
         list[str] | None, typer.Option("--lane", help="Keyed-lane id as hex (repeatable).")
@@ -394,7 +445,7 @@ def mirror_cmd(
     slots: list[bytes] = []
     lanes: list[bytes] = []
     for text in slot or ():
-        slots.append(_hex(text, "--slot"))
+        slots.append(_hex(text, "--slot-id"))
     for text in lane or ():
         value = _hex(text, "--lane")
         if len(value) != 32:
@@ -405,17 +456,23 @@ def mirror_cmd(
         slots.append(payload.external_group_id)
         lanes.append(lane_id_for(payload.symmetric_key))
     if not slots:
-        raise fail("bad-input", "give at least one --slot or --invite")
-    _check_urls([source, *to], loopback)
-    slots = list(dict.fromkeys(slots))
+        raise fail("usage", "give at least one --slot-id or --invite")
     kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
+    if not lanes and SlotKind.OPEN not in kinds:
+        raise fail(
+            "usage",
+            "--kind lane needs the lanes named (--lane or --invite): the service has no lane "
+            "listing",
+        )
+    check_urls([source, *to], loopback)
+    slots = list(dict.fromkeys(slots))
     console = Console(stderr=True)
 
     async def go() -> list[SlotMirrorReport]:
         async with _client(loopback, timeout) as client:
             with Progress(
                 TextColumn("mirror"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, disable=as_json or len(slots) < 2, transient=True,
+                console=console, disable=len(slots) < 2, transient=True,
             ) as progress:
                 task = progress.add_task("slots", total=len(slots))
                 return await mirror_slots(
@@ -427,11 +484,16 @@ def mirror_cmd(
     if as_json:
         emit_json({"slots": [r.to_json() for r in reports]})
     else:
+        if not lanes:
+            print("lanes: none named, open slot only (--lane or --invite adds lanes)")
         for r in reports:
             copied = sum(1 for u in r.results if u.ok)
             status = r.error or f"{r.read} read, {copied}/{len(r.results)} accepted"
             print(f"{r.slot_id.hex()}: {status}")
     if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+    if all(r.read == 0 for r in reports):
+        print("error: nothing-to-copy: the source holds nothing for these slots", file=sys.stderr)
         raise typer.Exit(1)
 
 

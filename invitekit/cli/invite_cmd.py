@@ -12,15 +12,17 @@ from .. import link as link_mod
 from .. import nfc, qr
 from ..blob import parse_blob
 from ..encoding import b64url_encode
-from ..errors import InvalidInviteEncoding, InviteKitError, UnsupportedVersion
+from ..errors import InviteKitError, UnsupportedVersion
 from ..hpke_blob import parse_hpke_blob
 from ..payload import InvitePayload, parse_payload
-from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
+from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors, fail
-from .io import emit_json, read_binary
+from .io import emit_result, read_binary
+from .options import JsonOpt, LoopbackOpt
 from .render import blob_view, payload_view, policy_view
+from .services import service_pointer
 
 Inspector = Callable[[bytes, bool], dict[str, Any]]
 
@@ -82,7 +84,12 @@ def mint(
         str | None, typer.Option(help="external_group_id as hex, instead of --policy.")
     ] = None,
     service: Annotated[
-        str | None, typer.Option(help="https URL of the blob service (the service pointer).")
+        str | None,
+        typer.Option(
+            "--service", "-s",
+            help="Blob service API root (the service pointer): https, or loopback http "
+            "with --allow-insecure-loopback.",
+        ),
     ] = None,
     opaque: Annotated[
         str | None, typer.Option(help="Opaque service pointer as hex, instead of --service.")
@@ -105,6 +112,8 @@ def mint(
     legacy: Annotated[
         bool, typer.Option("--legacy", help="Encode the payload in the legacy dialect.")
     ] = False,
+    loopback: LoopbackOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Mint an invite: payload bytes, link, QR code and NFC record.
 
@@ -122,7 +131,7 @@ def mint(
         raise fail("bad-input", "give at most one of --service and --opaque")
     pointer: ServicePointer | None = None
     if service:
-        pointer = HttpsPointer(service)
+        pointer = service_pointer(service, loopback)
     elif opaque:
         pointer = OpaquePointer(bytes.fromhex(opaque))
     invite = InvitePayload(invite.external_group_id, invite.symmetric_key, pointer)
@@ -141,14 +150,23 @@ def mint(
             raise fail("bad-input", "--nfc needs --link-base (the record carries the link)")
         nfc_out.write_bytes(nfc.ndef_uri_record(link))
         result["nfc"] = str(nfc_out)
-    emit_json(result)
+    emit_result(result, as_json)
 
 
 def _read_any(source: str) -> tuple[bytes, str | None]:
-    """(bytes, text) of ``source``: a file, ``-``, or a literal link/base64url/hex string."""
+    """(bytes, text) of ``source``: a file, ``-``, or a literal link/base64url/hex string.
+
+    An argument that is neither an existing file nor readable invite text is a missing
+    file (``file-not-found``), not an unrecognized input.
+    """
     if source != "-" and not Path(source).is_file():
         if len(source) > link_mod.MAX_INVITE_TEXT:
-            raise InvalidInviteEncoding("argument is neither a file nor invite text")
+            raise FileNotFoundError("no such file, and too long for invite text")
+        if "://" not in source and "#" not in source:  # not a link: a path, or encoded text
+            try:
+                link_mod.parse_invite_text(source)
+            except InviteKitError:
+                raise FileNotFoundError(f"no such file: {source}") from None
         return source.encode(), source
     data = read_binary(source)
     try:
@@ -163,16 +181,20 @@ def inspect(
         str, typer.Argument(help="A file, - for stdin, or an invite link / base64url / hex.")
     ],
     kind: Annotated[
-        str, typer.Option(help="auto, or one of: blob, payload, policy, group-info.")
+        str,
+        typer.Option(
+            "--type", metavar="TYPE", help="auto, or one of: blob, payload, policy, group-info."
+        ),
     ] = "auto",
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print keys instead of redacting them.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Decode a payload, blob, policy entry or GroupInfo and print it as JSON."""
-    data, text = _read_any(source)
+    """Decode a payload, blob, policy entry or GroupInfo and print what it holds."""
     if kind != "auto" and kind not in INSPECTORS:
-        raise fail("bad-input", f"unknown kind {kind!r}; choose from {', '.join(INSPECTORS)}")
+        raise fail("bad-input", f"unknown type {kind!r}; choose from {', '.join(INSPECTORS)}")
+    data, text = _read_any(source)
     if text is not None and (kind in ("auto", "payload")):
         try:
             invite = link_mod.parse_invite_text(text)
@@ -180,17 +202,21 @@ def inspect(
             if kind == "payload" and (text.startswith("https") or "#" in text):
                 raise
         else:
-            emit_json(payload_view(parse_payload(invite.to_bytes()), show_secrets)
-                      | {"input": "text"})
+            emit_result(
+                payload_view(parse_payload(invite.to_bytes()), show_secrets) | {"input": "text"},
+                as_json,
+            )
             return
     kinds = list(INSPECTORS) if kind == "auto" else [kind]
     errors: list[str] = []
     for name in kinds:
         try:
-            emit_json(INSPECTORS[name](data, show_secrets))
-            return
+            view = INSPECTORS[name](data, show_secrets)
         except InviteKitError as exc:
             errors.append(f"{name}: {exc.code}")
+        else:
+            emit_result(view, as_json)
+            return
     raise fail("unrecognized-input", "input is none of the known kinds (" + "; ".join(errors) + ")")
 
 

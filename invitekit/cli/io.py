@@ -38,8 +38,34 @@ def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=False))
 
 
+def _lines(value: Any, prefix: str) -> list[str]:
+    if isinstance(value, dict):
+        out: list[str] = []
+        for key, item in value.items():
+            out.extend(_lines(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        out = []
+        for i, item in enumerate(value):
+            out.extend(_lines(item, f"{prefix}[{i}]"))
+        return out
+    if isinstance(value, list):
+        return [f"{prefix}: {', '.join(str(v) for v in value) or '-'}"]
+    return [f"{prefix}: {'-' if value is None else value}"]
+
+
+def emit_result(value: dict[str, Any], as_json: bool) -> None:
+    """Print a command's result: JSON with ``--json``, else one ``name: value`` line each."""
+    if as_json:
+        emit_json(value)
+        return
+    for line in _lines(value, ""):
+        print(line)
+
+
 __all__ = [
     "emit_json",
+    "emit_result",
     "read_binary",
     "read_source",
 ]

@@ -22,10 +22,11 @@ from ..mls.schema import CREDENTIAL_BASIC, CREDENTIAL_TYPES, LEAF_NODE_SOURCES, 
 from ..mls.suites import SUITES
 from ..policy import parse_policy_entry
 from ..sealing import seal_group_info
-from ..sources import system_clock
 from ..wire import Dialect
 from .errors import cli_errors
-from .io import emit_json, read_binary
+from .io import emit_result, read_binary
+from .options import EpochStartOpt, JsonOpt, parse_epoch_start_ns
+from .preflight import preflight_seal
 from .render import policy_view
 
 #: inspect reads ts-mls-style bare external_pub too, and says which layout it saw.
@@ -108,12 +109,9 @@ def seal(
     policy_file: Annotated[
         str, typer.Option("--policy", "-p", help="Policy entry file (or - for stdin).")
     ],
+    epoch_start_ns: EpochStartOpt,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the blob here (else base64url).")
-    ] = None,
-    epoch_started_at_ns: Annotated[
-        int | None,
-        typer.Option(help="When the GroupInfo's epoch began (ns); default: now."),
     ] = None,
     input_encoding: Annotated[
         str, typer.Option("--input-encoding", help="Policy file: raw, hex, base64url, base32.")
@@ -124,15 +122,18 @@ def seal(
     legacy: Annotated[
         bool, typer.Option("--legacy", help="Write the blob in the legacy dialect.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Seal a GroupInfo into an encrypted blob under the policy's invite key.
 
     Epoch, group_state_hash and the effective expiry are derived from the GroupInfo and
-    the policy; nothing is taken on trust from the command line except the epoch start.
+    the policy; nothing is taken on trust from the command line except the epoch start,
+    which is required. A blob that would already be expired is refused.
     """
     group_info = read_binary(group_info_file)
     policy = parse_policy_entry(read_binary(policy_file, input_encoding)).policy
-    started = system_clock() if epoch_started_at_ns is None else epoch_started_at_ns
+    started = parse_epoch_start_ns(epoch_start_ns)
+    preflight_seal(group_info, policy, started)
     blob = seal_group_info(group_info, policy, started, verify=VerifyLevel(verify))
     data = blob.to_bytes(Dialect.LEGACY if legacy else Dialect.TYPED)
     result: dict[str, Any] = {
@@ -147,7 +148,7 @@ def seal(
         result["written_to"] = str(out)
     else:
         result["blob_base64url"] = b64url_encode(data)
-    emit_json(result)
+    emit_result(result, as_json)
 
 
 __all__ = [

@@ -13,7 +13,8 @@ from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import ExternalCommitPolicy, parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors
-from .io import emit_json, read_binary
+from .io import emit_result, read_binary
+from .options import ExpireInOpt, JsonOpt, parse_duration_ns
 from .render import policy_view
 
 policy_app = typer.Typer(
@@ -53,7 +54,12 @@ def _load(source: str, encoding: str) -> ExternalCommitPolicy:
 
 
 def _finish(
-    new: ExternalCommitPolicy, out: Path | None, encoding: str, legacy: bool, show: bool
+    new: ExternalCommitPolicy,
+    out: Path | None,
+    encoding: str,
+    legacy: bool,
+    show: bool,
+    as_json: bool,
 ) -> None:
     """Write or print the entry bytes, then print the summary (key redacted unless shown).
 
@@ -69,7 +75,7 @@ def _finish(
         text_encoding = TextEncoding("base64url" if encoding == "raw" else encoding)
         summary["entry"] = encode(data, text_encoding)
         summary["entry_encoding"] = text_encoding.value
-    emit_json(summary)
+    emit_result(summary, as_json)
 
 
 def _pointer(text: str) -> ServicePointer:
@@ -90,9 +96,7 @@ def enable_cmd(
     expires_at_ns: Annotated[
         int, typer.Option(help="Campaign end, ns since the UNIX epoch (0: none).")
     ] = 0,
-    expire_in_ns: Annotated[
-        int | None, typer.Option(help="Staleness bound from epoch start, ns (0: none).")
-    ] = None,
+    expire_in: ExpireInOpt = None,
     max_uses: Annotated[
         int | None, typer.Option(help="Concurrent invited members allowed (0: unlimited).")
     ] = None,
@@ -106,18 +110,19 @@ def enable_cmd(
     encoding: EncodingOption = "base64url",
     legacy: LegacyOption = False,
     show_secrets: ShowSecretsOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Turn external commits on with a fresh key (and a fresh slot id unless given)."""
     base = _load(current, input_encoding) if current else None
     new = policy_mod.enable(
         base,
         expires_at_ns=expires_at_ns,
-        expire_in_ns=expire_in_ns,
+        expire_in_ns=None if expire_in is None else parse_duration_ns(expire_in),
         max_uses=max_uses,
         refresh_pointers=[_pointer(p) for p in refresh_pointer or []],
         external_group_id=bytes.fromhex(slot_id) if slot_id else None,
     )
-    _finish(new, out, encoding, legacy, show_secrets)
+    _finish(new, out, encoding, legacy, show_secrets, as_json)
 
 
 @policy_app.command("rotate")
@@ -132,10 +137,11 @@ def rotate_cmd(
     encoding: EncodingOption = "base64url",
     legacy: LegacyOption = False,
     show_secrets: ShowSecretsOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Rotate the invite key (and, with --new-slot, the slot id)."""
     new = policy_mod.rotate(_load(current, input_encoding), new_slot=new_slot)
-    _finish(new, out, encoding, legacy, show_secrets)
+    _finish(new, out, encoding, legacy, show_secrets, as_json)
 
 
 @policy_app.command("revoke")
@@ -146,10 +152,11 @@ def revoke_cmd(
     input_encoding: InputEncodingOption = "raw",
     encoding: EncodingOption = "base64url",
     legacy: LegacyOption = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Turn external commits off, clearing every per-invite field."""
     new = policy_mod.revoke(_load(current, input_encoding))
-    _finish(new, out, encoding, legacy, False)
+    _finish(new, out, encoding, legacy, False, as_json)
 
 
 __all__ = [

@@ -131,7 +131,12 @@ def describe_outcome(outcome: JoinOutcome) -> str:
         case NoCandidates():
             if outcome.fetch_errors:
                 return "No invite service could be reached; try again later."
-            return "The invite's slot is empty; the group may not have uploaded it yet."
+            # Services drop expired copies, so an expired invite and a never-uploaded one
+            # look alike to a joiner; expiry is by far the more common cause.
+            return (
+                "No live copy of the group's state is on the service: the invite has "
+                "expired (services drop expired copies) or was never uploaded."
+            )
         case AllExpired():
             return "This invite has expired: every copy of the group's state is too old."
         case AllUndecryptable():

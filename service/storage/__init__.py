@@ -1,15 +1,63 @@
-"""Storage backends behind the :class:`~service.storage.base.BlobStore` interface."""
+"""Storage backends behind the :class:`~service.storage.base.BlobStore` interface.
+
+The database URL picks the backend: ``sqlite:///path`` (embedded, one host) or
+``postgresql://…`` / ``postgres://…`` (asyncpg; many processes on many hosts).
+"""
 
 from __future__ import annotations
 
-from .base import AdmitResult, BlobStore, GcReport, StorageUnavailable, StoredBlob
+import asyncio
+
+from .base import (
+    AdmitResult,
+    BlobStore,
+    GcReport,
+    RateCounter,
+    StorageUnavailable,
+    StoredBlob,
+)
+from .postgres import PostgresBlobStore, is_postgres_url
 from .sqlite import SqliteBlobStore, sqlite_path_from_url
 
-__all__ = ["AdmitResult", "BlobStore", "GcReport", "StorageUnavailable", "StoredBlob", "open_store"]
+__all__ = [
+    "AdmitResult",
+    "BlobStore",
+    "GcReport",
+    "RateCounter",
+    "StorageUnavailable",
+    "StoredBlob",
+    "check_database_url",
+    "open_store",
+    "prepare_database",
+]
+
+_URL_HELP = "database URLs look like sqlite:///path/to/file.sqlite3 or postgresql://user@host/db"
 
 
-def open_store(database_url: str, *, max_batch: int = 256) -> BlobStore:
-    """The backend a database URL names (``sqlite:///path``; PostgreSQL is future work)."""
+def check_database_url(database_url: str) -> str:
+    """Return the URL if a backend understands it, else raise ``ValueError``."""
     if database_url.startswith("sqlite:"):
-        return SqliteBlobStore(sqlite_path_from_url(database_url), max_batch=max_batch)
-    raise ValueError("unsupported database URL scheme (only sqlite:/// is implemented)")
+        sqlite_path_from_url(database_url)
+        return database_url
+    if is_postgres_url(database_url):
+        return database_url
+    raise ValueError(_URL_HELP)
+
+
+def open_store(database_url: str, *, max_batch: int = 256, pool_size: int = 10) -> BlobStore:
+    """The backend a database URL names (not yet started)."""
+    check_database_url(database_url)
+    if is_postgres_url(database_url):
+        return PostgresBlobStore(database_url, pool_max=pool_size)
+    return SqliteBlobStore(sqlite_path_from_url(database_url), max_batch=max_batch)
+
+
+def prepare_database(database_url: str) -> None:
+    """One-off set-up before workers start (raises :class:`StorageUnavailable` or
+    ``ValueError``): SQLite creates the file and schema; PostgreSQL connects and applies
+    missing migrations (each worker checks again at start, under the migration lock)."""
+    check_database_url(database_url)
+    if is_postgres_url(database_url):
+        asyncio.run(PostgresBlobStore.prepare(database_url))
+        return
+    SqliteBlobStore.initialise_schema(sqlite_path_from_url(database_url))

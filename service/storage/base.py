@@ -11,7 +11,12 @@ Contract (what the conformance suite in ``tests/service`` checks):
 * Reads never return blobs whose ``expires_at_ns`` has passed, and list candidates in the
   order ``(epoch desc, group_state_hash asc, arrival desc)``.
 * :meth:`BlobStore.change_marker` is a cheap counter that changes after every committed
-  change to a slot (in any process sharing the database); caches key on it.
+  change to a slot (in any process sharing the database); caches key on it. Within one
+  process it moves before ``admit`` returns; another process learns of the change when the
+  backend's signal arrives (SQLite: a shared memory-mapped file, at once; PostgreSQL:
+  ``NOTIFY``, delivered after the commit).
+* :meth:`BlobStore.rate_counter` is the store's shared rate-limit counter, or ``None`` when
+  the budgets are kept in process memory.
 """
 
 from __future__ import annotations
@@ -57,6 +62,14 @@ def candidate_sort_key(meta: EntryMeta) -> tuple[int, bytes, int]:
     return (-meta.epoch, meta.group_state_hash, -meta.seq)
 
 
+class RateCounter(Protocol):
+    """A moving-window hit counter every process of the service shares."""
+
+    async def hit(self, scope: str, key: str, limit: int, window_s: int) -> float | None:
+        """Charge one hit to ``(scope, key)``: ``None`` if within ``limit`` per ``window_s``,
+        else the seconds after which a retry may succeed (a refused hit is not charged)."""
+
+
 class BlobStore(Protocol):
     """What the HTTP layer needs from a database. All methods are coroutine-safe."""
 
@@ -98,3 +111,6 @@ class BlobStore(Protocol):
 
     def set_expiry_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever a read skips an expired blob (lazy GC trigger)."""
+
+    def rate_counter(self) -> RateCounter | None:
+        """The counter shared by all processes on this database, if the backend has one."""

@@ -1,30 +1,43 @@
-"""The embedded SQLite backend (aiosqlite, WAL, ``synchronous=FULL``, group commit).
+"""The embedded SQLite backend (WAL, ``synchronous=FULL``, group commit), built to stay flat
+from a thousand to millions of slots on one host.
 
-Writes go through one writer task per process: it drains queued admissions into a batch,
-runs them in sequence inside one ``BEGIN IMMEDIATE`` transaction (the database-wide write
-lock, so other processes sharing the file are serialised too), commits (fsync of the WAL) and
-only then resolves each caller's future. An acknowledged upload is therefore on disk.
+Threads and connections (all plain :mod:`sqlite3`):
 
-Reads use a second connection; WAL lets them run beside the writer. Unsigned 64-bit values
-(epoch, expires_at_ns) are stored as 8-byte big-endian blobs, which SQLite compares with
-``memcmp`` — i.e. numerically.
+* **Writer** — one thread with one connection. The group-commit task drains queued
+  admissions into a batch and hands the *whole batch* to the writer thread in one call:
+  ``BEGIN IMMEDIATE`` (the database-wide write lock, so other processes sharing the file are
+  serialised too), every admission decided in sequence by :func:`service.admission.decide`,
+  ``COMMIT`` (fsync of the WAL), change markers bumped — one thread hop per batch. Only then
+  is each caller's future resolved, so an acknowledged upload is on disk.
+* **Reads** — a slot read touches at most its retention window, through indexes, and never
+  waits on a lock in WAL mode, so it is cheaper to run than to hand to a thread: small reads
+  (metadata, or one body) run on the event loop's own connection; reads that may carry many
+  bodies go to a pool of ``readers`` threads, each with its own connection.
+* **GC** — runs on the writer thread in short chunks (one transaction each, sized to take a
+  few milliseconds), so a group commit waits at most one chunk.
+* **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
+  commit); a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at most once
+  per ``checkpoint_interval_s``, and ``journal_size_limit`` caps the WAL file on disk.
+
+Unsigned 64-bit values (epoch, expires_at_ns) are stored as 8-byte big-endian blobs, which
+SQLite compares with ``memcmp`` — i.e. numerically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import mmap
 import os
+import shutil
 import sqlite3
-import zlib
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from ..admission import (
     AdmissionPolicy,
@@ -36,6 +49,7 @@ from ..admission import (
     decide,
 )
 from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob, candidate_sort_key
+from .markers import ChangeMarkers
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -72,10 +86,28 @@ _META_COLUMNS = (
     "b.signature, b.received_ns, length(b.body)"
 )
 _SLOT_FILTER = "b.slot_ref = (SELECT id FROM slots WHERE slot_id = ? AND lane_id = ?)"
-_ZERO_U64 = bytes(8)
+# The literal (not a parameter) lets SQLite use the partial index blobs_by_expiry.
+_EXPIRED = "expires_at_ns != X'0000000000000000' AND expires_at_ns <= ?"
+_GC_EXPIRED = f"DELETE FROM blobs WHERE seq IN (SELECT seq FROM blobs WHERE {_EXPIRED} LIMIT ?)"  # noqa: S608
+_IDLE_IDS = "SELECT id FROM slots WHERE last_write_ns < ? LIMIT ?"
+_LOAD_SLOT = "SELECT id, head_epoch, head_hash FROM slots WHERE slot_id = ? AND lane_id = ?"
+_LOAD_ENTRIES = f"SELECT {_META_COLUMNS} FROM blobs b WHERE b.slot_ref = ? ORDER BY b.seq"  # noqa: S608
+_UPSERT_SLOT = (
+    "INSERT INTO slots (slot_id, lane_id, head_epoch, head_hash, last_write_ns) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (slot_id, lane_id) DO UPDATE SET "
+    "head_epoch = excluded.head_epoch, head_hash = excluded.head_hash, "
+    "last_write_ns = excluded.last_write_ns RETURNING id"
+)
+_INSERT_BLOB = (
+    "INSERT INTO blobs (slot_ref, sha256, fields_key, epoch, group_state_hash, "
+    "expires_at_ns, nonce, signature, received_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_T = TypeVar("_T")
 #: Before the first table exists: lets collection hand freed pages back to the file system
 #: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
 _AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
+_GC_TARGET_S = 0.005  # one GC chunk should hold the write lock about this long
+_INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
 def _u64(value: int) -> bytes:
@@ -92,65 +124,6 @@ def sqlite_path_from_url(url: str) -> str:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError("SQLite URLs look like sqlite:///path/to/file.sqlite3")
     return url[len(prefix) :]
-
-
-class ChangeMarkers:
-    """Per-slot change counters shared by every process that opens the same database.
-
-    4096 u64 buckets in a memory-mapped file beside the database (or process memory for
-    ``:memory:``); a slot maps to a bucket by CRC-32. Writers increment a bucket under an
-    ``flock`` *after* committing, so a counter only ever grows; a reader that saw value ``m``
-    before querying and sees ``m`` again knows nothing was committed to that slot since.
-    """
-
-    BUCKETS = 4096
-
-    def __init__(self, path: str | None) -> None:
-        size = 8 * self.BUCKETS
-        self._fd: int | None = None
-        self._buf: mmap.mmap | bytearray
-        if path is None:
-            self._buf = bytearray(size)
-        else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            if os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)
-            self._fd = fd
-            self._buf = mmap.mmap(fd, size)
-        self._view = memoryview(self._buf).cast("Q")
-
-    @classmethod
-    def bucket(cls, address: SlotAddress) -> int:
-        """The bucket index of a slot (stable across processes)."""
-        return zlib.crc32(address.lane_id, zlib.crc32(address.slot_id)) % cls.BUCKETS
-
-    def read(self, address: SlotAddress) -> int:
-        """Current counter of the slot's bucket."""
-        return int(self._view[self.bucket(address)])
-
-    def bump(self, buckets: Iterable[int]) -> None:
-        """Increment the given buckets (call after the change is committed)."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            for index in set(buckets):
-                self._view[index] = (self._view[index] + 1) & 0xFFFFFFFFFFFFFFFF
-        finally:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def bump_all(self) -> None:
-        """Invalidate every slot (after a bulk delete)."""
-        self.bump(range(self.BUCKETS))
-
-    def close(self) -> None:
-        """Unmap and close the shared file."""
-        self._view.release()
-        if isinstance(self._buf, mmap.mmap):
-            self._buf.close()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 @dataclass(slots=True)
@@ -177,21 +150,126 @@ def _meta(row: Sequence[Any]) -> EntryMeta:
     )
 
 
+def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    if writer:
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
+    else:
+        # Readers: map the file (up to SQLite's compile-time cap) and keep index pages hot.
+        conn.execute(f"PRAGMA mmap_size={1 << 40}")
+        conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
+    """One admission inside the open write transaction (writer thread)."""
+    address, upload = job.address, job.upload
+    slot_row = db.execute(_LOAD_SLOT, (address.slot_id, address.lane_id)).fetchone()
+    slot_ref: int | None = None
+    head: Head | None = None
+    entries: tuple[EntryMeta, ...] = ()
+    if slot_row is not None:
+        slot_ref = int(slot_row[0])
+        if slot_row[1] is not None:
+            head = Head(_from_u64(slot_row[1]), slot_row[2])
+        entries = tuple(_meta(r) for r in db.execute(_LOAD_ENTRIES, (slot_ref,)))
+    state = SlotState(exists=slot_ref is not None, head=head, entries=entries)
+    decision = decide(address.kind, state, upload, job.policy, job.now_ns)
+    if not decision.outcome.accepted:
+        return AdmitResult(decision.outcome, decision.existing, decision.head)
+    new_head = decision.head
+    slot_ref = int(
+        db.execute(
+            _UPSERT_SLOT,
+            (
+                address.slot_id,
+                address.lane_id,
+                None if new_head is None else _u64(new_head.epoch),
+                None if new_head is None else new_head.group_state_hash,
+                job.now_ns,
+            ),
+        ).fetchone()[0]
+    )
+    if decision.evict:
+        marks = ",".join("?" * len(decision.evict))
+        db.execute(
+            f"DELETE FROM blobs WHERE slot_ref = ? AND seq IN ({marks})",  # noqa: S608 -- only "?" marks
+            (slot_ref, *decision.evict),
+        )
+    if not decision.store:
+        return AdmitResult(decision.outcome, decision.existing, new_head)
+    cur = db.execute(
+        _INSERT_BLOB,
+        (
+            slot_ref,
+            upload.sha256,
+            upload.fields_key,
+            _u64(upload.epoch),
+            upload.group_state_hash,
+            _u64(upload.expires_at_ns),
+            upload.nonce,
+            upload.signature,
+            upload.received_ns,
+            upload.body,
+        ),
+    )
+    entry = EntryMeta(
+        seq=int(cur.lastrowid or -1),
+        sha256=upload.sha256,
+        fields_key=upload.fields_key,
+        epoch=upload.epoch,
+        group_state_hash=upload.group_state_hash,
+        expires_at_ns=upload.expires_at_ns,
+        nonce=upload.nonce,
+        signature=upload.signature,
+        received_ns=upload.received_ns,
+        size=len(upload.body),
+    )
+    return AdmitResult(decision.outcome, entry, new_head)
+
+
 class SqliteBlobStore:
     """:class:`~service.storage.base.BlobStore` on one SQLite file (see module doc)."""
 
-    def __init__(self, path: str, *, max_batch: int = 256, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_batch: int = 256,
+        busy_timeout_ms: int = 10_000,
+        readers: int = 2,
+        checkpoint_interval_s: float = 1.0,
+    ) -> None:
+        self._memory_dir: str | None = None
+        if path == ":memory:" or path.startswith("file::memory:"):
+            # Every connection must see one database: a private file, removed on close.
+            self._memory_dir = tempfile.mkdtemp(prefix="invitekit-sqlite-")
+            path = os.path.join(self._memory_dir, "blobs.sqlite3")
         self.path = path
         self.max_batch = max_batch
         self.busy_timeout_ms = busy_timeout_ms
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self.readers = max(1, readers)
+        self.checkpoint_interval_s = checkpoint_interval_s
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._write_lock = asyncio.Lock()
         self._writer_task: asyncio.Task[None] | None = None
-        memory = path == ":memory:" or path.startswith("file::memory:")
-        self._markers = ChangeMarkers(None if memory else path + "-markers")
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._write_exec: ThreadPoolExecutor | None = None
+        self._read_exec: ThreadPoolExecutor | None = None
+        self._ckpt_exec: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._inline: sqlite3.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._markers = ChangeMarkers(path + "-markers")
         self._closed = False
+        self._dirty = asyncio.Event()
+        self._gc_chunk = 256
         self._on_expired: Callable[[], None] | None = None
         #: The last write transaction failed (full disk, read-only file, I/O error) and no
         #: write has succeeded since: readiness probes with a real write until one does.
@@ -202,7 +280,7 @@ class SqliteBlobStore:
     @staticmethod
     def initialise_schema(path: str) -> None:
         """Create the schema and switch the file to WAL (synchronous; safe to repeat)."""
-        if path == ":memory:":
+        if path == ":memory:" or path.startswith("file::memory:"):
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -213,23 +291,34 @@ class SqliteBlobStore:
         finally:
             conn.close()
 
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=FULL")
+    async def start(self) -> None:
+        """Open the writer, the inline reader and the reader pool; start group commit."""
+        loop = asyncio.get_running_loop()
+        self._write_exec = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._read_exec = ThreadPoolExecutor(self.readers, thread_name_prefix="sqlite-reader")
+        self._ckpt_exec = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        try:
+            self._writer = await loop.run_in_executor(self._write_exec, self._open_writer)
+            self._inline = _connect(self.path, self.busy_timeout_ms, writer=False)
+            self._checkpointer = await loop.run_in_executor(
+                self._ckpt_exec, lambda: _connect(self.path, self.busy_timeout_ms, writer=False)
+            )
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StorageUnavailable("cannot open the SQLite database") from exc
+        self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._checkpoint_task = asyncio.create_task(
+            self._checkpoint_loop(), name="sqlite-checkpoint"
+        )
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self.path, self.busy_timeout_ms, writer=True)
+        conn.execute(_AUTO_VACUUM)
+        conn.executescript(_SCHEMA)
         return conn
 
-    async def start(self) -> None:
-        """Open the writer and reader connections, create the schema, start group commit."""
-        self._writer = await self._connect()
-        await self._writer.execute(_AUTO_VACUUM)
-        await self._writer.executescript(_SCHEMA)
-        self._reader = self._writer if self.path == ":memory:" else await self._connect()
-        self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
-
     async def close(self) -> None:
-        """Drain queued admissions, then close both connections."""
+        """Drain queued admissions, checkpoint, then close every connection and thread."""
         if self._closed:
             return
         self._closed = True
@@ -237,15 +326,26 @@ class SqliteBlobStore:
             await self._queue.put(None)
             with contextlib.suppress(Exception):
                 await self._writer_task
-        for conn in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
-            with contextlib.suppress(Exception):
-                await conn.close()
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._checkpoint_task
+        for executor in (self._write_exec, self._read_exec, self._ckpt_exec):
+            if executor is not None:
+                await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+        with self._reader_lock:
+            conns = [self._writer, self._inline, self._checkpointer, *self._reader_conns]
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
         self._markers.close()
+        if self._memory_dir is not None:
+            shutil.rmtree(self._memory_dir, ignore_errors=True)
 
-    def _conns(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
-        if self._writer is None or self._reader is None or self._closed:
+    def _open(self) -> None:
+        if self._closed or self._writer is None:
             raise StorageUnavailable("storage is not open")
-        return self._writer, self._reader
 
     # --- writes ------------------------------------------------------------------------
 
@@ -253,7 +353,7 @@ class SqliteBlobStore:
         self, address: SlotAddress, upload: Upload, policy: AdmissionPolicy, now_ns: int
     ) -> AdmitResult:
         """Queue the upload for the next group commit and wait until it is durable."""
-        self._conns()
+        self._open()
         if self._writer_task is None or self._writer_task.done():
             raise StorageUnavailable("writer is not running")
         future: asyncio.Future[AdmitResult] = asyncio.get_running_loop().create_future()
@@ -261,6 +361,7 @@ class SqliteBlobStore:
         return await asyncio.shield(future)
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             job = await self._queue.get()
             if job is None:
@@ -273,43 +374,50 @@ class SqliteBlobStore:
                     stop = True
                     break
                 batch.append(nxt)
-            async with self._write_lock:
-                await self._run_batch(batch)
+            try:
+                outcomes = await loop.run_in_executor(self._write_exec, self._commit_batch, batch)
+            except Exception:  # the executor itself failed: fail the batch, keep serving
+                outcomes = [StorageUnavailable("write transaction failed")] * len(batch)
+            if any(isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = False
+            if any(not isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = True
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.future.done():
+                    continue
+                if isinstance(outcome, AdmitResult):
+                    pending.future.set_result(outcome)
+                else:
+                    pending.future.set_exception(outcome)
+            self._dirty.set()
             if stop:
                 return
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    def _commit_batch(self, batch: list[_Job]) -> list[AdmitResult | Exception]:
+        """Writer thread: the whole batch in one transaction; on failure each job alone."""
         try:
-            results = await self._transaction(batch)
+            return list(self._transaction(batch))
         except Exception:
-            # One bad job must not fail its neighbours: retry each alone.
             if len(batch) == 1:
-                self._write_failed = True
-                _fail(batch[0], StorageUnavailable("write transaction failed"))
-                return
-            for job in batch:
-                try:
-                    single = await self._transaction([job])
-                except Exception:
-                    self._write_failed = True
-                    _fail(job, StorageUnavailable("write transaction failed"))
-                else:
-                    self._write_failed = False
-                    _resolve(job, single[0])
-            return
-        self._write_failed = False
-        for job, result in zip(batch, results, strict=True):
-            _resolve(job, result)
+                return [StorageUnavailable("write transaction failed")]
+        results: list[AdmitResult | Exception] = []
+        for job in batch:  # one bad job must not fail its neighbours
+            try:
+                results.extend(self._transaction([job]))
+            except Exception:
+                results.append(StorageUnavailable("write transaction failed"))
+        return results
 
-    async def _transaction(self, batch: list[_Job]) -> list[AdmitResult]:
-        writer, _ = self._conns()
-        await writer.execute("BEGIN IMMEDIATE")
+    def _transaction(self, batch: list[_Job]) -> list[AdmitResult]:
+        db = self._writer
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE")
         try:
-            results = [await self._admit_locked(writer, job) for job in batch]
-            await writer.execute("COMMIT")
+            results = [_admit_locked(db, job) for job in batch]
+            db.execute("COMMIT")
         except BaseException:
-            with contextlib.suppress(Exception):
-                await writer.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
         changed = [
             ChangeMarkers.bucket(job.address)
@@ -320,127 +428,126 @@ class SqliteBlobStore:
             self._markers.bump(changed)
         return results
 
-    async def _admit_locked(self, db: aiosqlite.Connection, job: _Job) -> AdmitResult:
-        address, upload = job.address, job.upload
-        slot_rows = list(
-            await db.execute_fetchall(
-                "SELECT id, head_epoch, head_hash FROM slots WHERE slot_id = ? AND lane_id = ?",
-                (address.slot_id, address.lane_id),
-            )
-        )
-        slot_ref: int | None = None
-        head: Head | None = None
-        entries: tuple[EntryMeta, ...] = ()
-        if slot_rows:
-            slot_ref = int(slot_rows[0][0])
-            if slot_rows[0][1] is not None:
-                head = Head(_from_u64(slot_rows[0][1]), slot_rows[0][2])
-            rows = await db.execute_fetchall(
-                f"SELECT {_META_COLUMNS} FROM blobs b WHERE b.slot_ref = ? ORDER BY b.seq",  # noqa: S608 -- constant column list
-                (slot_ref,),
-            )
-            entries = tuple(_meta(r) for r in rows)
-        state = SlotState(exists=slot_ref is not None, head=head, entries=entries)
-        decision = decide(address.kind, state, upload, job.policy, job.now_ns)
-        if not decision.outcome.accepted:
-            return AdmitResult(decision.outcome, decision.existing, decision.head)
-        new_head = decision.head
-        upsert = await db.execute_fetchall(
-            "INSERT INTO slots (slot_id, lane_id, head_epoch, head_hash, last_write_ns) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (slot_id, lane_id) DO UPDATE SET "
-            "head_epoch = excluded.head_epoch, head_hash = excluded.head_hash, "
-            "last_write_ns = excluded.last_write_ns RETURNING id",
-            (
-                address.slot_id,
-                address.lane_id,
-                None if new_head is None else _u64(new_head.epoch),
-                None if new_head is None else new_head.group_state_hash,
-                job.now_ns,
-            ),
-        )
-        slot_ref = int(next(iter(upsert))[0])
-        if decision.evict:
-            marks = ",".join("?" * len(decision.evict))
-            await db.execute(
-                f"DELETE FROM blobs WHERE slot_ref = ? AND seq IN ({marks})",  # noqa: S608 -- only "?" marks
-                (slot_ref, *decision.evict),
-            )
-        if not decision.store:
-            return AdmitResult(decision.outcome, decision.existing, new_head)
-        inserted = await db.execute_insert(
-            "INSERT INTO blobs (slot_ref, sha256, fields_key, epoch, group_state_hash, "
-            "expires_at_ns, nonce, signature, received_ns, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                slot_ref,
-                upload.sha256,
-                upload.fields_key,
-                _u64(upload.epoch),
-                upload.group_state_hash,
-                _u64(upload.expires_at_ns),
-                upload.nonce,
-                upload.signature,
-                upload.received_ns,
-                upload.body,
-            ),
-        )
-        seq = int(inserted[0]) if inserted is not None else -1
-        entry = EntryMeta(
-            seq=seq,
-            sha256=upload.sha256,
-            fields_key=upload.fields_key,
-            epoch=upload.epoch,
-            group_state_hash=upload.group_state_hash,
-            expires_at_ns=upload.expires_at_ns,
-            nonce=upload.nonce,
-            signature=upload.signature,
-            received_ns=upload.received_ns,
-            size=len(upload.body),
-        )
-        return AdmitResult(decision.outcome, entry, new_head)
-
     async def collect_garbage(self, now_ns: int, idle_before_ns: int | None) -> GcReport:
-        """Delete expired blobs, then slots idle since before ``idle_before_ns``."""
-        writer, _ = self._conns()
-        async with self._write_lock:
-            await writer.execute("BEGIN IMMEDIATE")
-            try:
-                cur = await writer.execute(
-                    "DELETE FROM blobs WHERE expires_at_ns != ? AND expires_at_ns <= ?",
-                    (_ZERO_U64, _u64(now_ns)),
+        """Delete expired blobs, then idle slots, in short transactions on the writer thread."""
+        self._open()
+        loop = asyncio.get_running_loop()
+        expired = idle = 0
+        try:
+            while True:
+                removed, more = await loop.run_in_executor(
+                    self._write_exec, self._gc_chunk_expired, now_ns
                 )
-                expired = max(cur.rowcount, 0)
-                idle = 0
-                if idle_before_ns is not None:
-                    await writer.execute(
-                        "DELETE FROM blobs WHERE slot_ref IN "
-                        "(SELECT id FROM slots WHERE last_write_ns < ?)",
-                        (idle_before_ns,),
-                    )
-                    cur = await writer.execute(
-                        "DELETE FROM slots WHERE last_write_ns < ?", (idle_before_ns,)
-                    )
-                    idle = max(cur.rowcount, 0)
-                await writer.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await writer.execute("ROLLBACK")
-                raise
+                expired += removed
+                if not more:
+                    break
+            while idle_before_ns is not None:
+                removed, more = await loop.run_in_executor(
+                    self._write_exec, self._gc_chunk_idle, idle_before_ns
+                )
+                idle += removed
+                if not more:
+                    break
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("garbage collection failed") from exc
         if expired or idle:
             self._markers.bump_all()
+            self._dirty.set()
             await self._reclaim_space()
         return GcReport(expired_blobs=expired, idle_slots=idle)
 
     async def _reclaim_space(self) -> None:
-        """Return freed pages to the file system and truncate the WAL (best effort)."""
-        writer, _ = self._conns()
-        async with self._write_lock:
+        """Hand freed pages back to the file system and truncate the WAL (best effort)."""
+        loop = asyncio.get_running_loop()
+        writer, checkpointer = self._writer, self._checkpointer
+        if writer is None or checkpointer is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            # executescript steps the pragma to the end (one page is freed per step).
+            await loop.run_in_executor(
+                self._write_exec, writer.executescript, "PRAGMA incremental_vacuum;"
+            )
+            await loop.run_in_executor(
+                self._ckpt_exec,
+                lambda: checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+            )
+
+    def _chunked(self, work: Callable[[sqlite3.Connection, int], int]) -> tuple[int, bool]:
+        """Writer thread: one chunk in its own transaction; adapt the chunk to the time taken."""
+        db = self._writer
+        assert db is not None
+        limit = self._gc_chunk
+        started = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            removed = work(db, limit)
+            db.execute("COMMIT")
+        except BaseException:
             with contextlib.suppress(sqlite3.Error):
-                # executescript steps the pragma to the end (one page is freed per step).
-                await writer.executescript("PRAGMA incremental_vacuum;")
-                await writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)", ())
+                db.execute("ROLLBACK")
+            raise
+        took = time.perf_counter() - started
+        if removed == limit and took < _GC_TARGET_S / 2:
+            self._gc_chunk = min(limit * 2, 65_536)
+        elif took > _GC_TARGET_S * 2:
+            self._gc_chunk = max(limit // 2, 16)
+        return removed, removed == limit
+
+    def _gc_chunk_expired(self, now_ns: int) -> tuple[int, bool]:
+        def work(db: sqlite3.Connection, limit: int) -> int:
+            return max(db.execute(_GC_EXPIRED, (_u64(now_ns), limit)).rowcount, 0)
+
+        return self._chunked(work)
+
+    def _gc_chunk_idle(self, idle_before_ns: int) -> tuple[int, bool]:
+        def work(db: sqlite3.Connection, limit: int) -> int:
+            ids = [r[0] for r in db.execute(_IDLE_IDS, (idle_before_ns, limit))]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            db.execute(f"DELETE FROM blobs WHERE slot_ref IN ({marks})", ids)  # noqa: S608
+            db.execute(f"DELETE FROM slots WHERE id IN ({marks})", ids)  # noqa: S608
+            return len(ids)
+
+        return self._chunked(work)
+
+    async def _checkpoint_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            with contextlib.suppress(sqlite3.Error):
+                await loop.run_in_executor(self._ckpt_exec, self._checkpoint)
+            await asyncio.sleep(self.checkpoint_interval_s)
+
+    def _checkpoint(self) -> None:
+        conn = self._checkpointer
+        if conn is not None:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # --- reads -------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        """This reader thread's own connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self.busy_timeout_ms, writer=False)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, inline: bool, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` on the event loop's connection or on a reader thread's."""
+        self._open()
+        try:
+            if inline:
+                assert self._inline is not None
+                return work(self._inline)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._read_exec, lambda: work(self._reader()))
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("read failed") from exc
 
     async def list_entries(
         self,
@@ -451,37 +558,58 @@ class SqliteBlobStore:
         match: Head | None = None,
         with_body: bool = True,
     ) -> list[StoredBlob]:
-        """Live entries in candidate order (a slot holds at most its retention window)."""
-        _, reader = self._conns()
-        columns = _META_COLUMNS + (", b.body" if with_body else "")
-        sql = f"SELECT {columns} FROM blobs b WHERE {_SLOT_FILTER}"  # noqa: S608 -- constants
+        """Live entries in candidate order (a slot holds at most its retention window).
+
+        Metadata first, then the bodies of the entries returned only.
+        """
+        sql = f"SELECT {_META_COLUMNS} FROM blobs b WHERE {_SLOT_FILTER}"  # noqa: S608 -- constants
         params: tuple[Any, ...] = (address.slot_id, address.lane_id)
         if match is not None:
             sql += " AND b.epoch = ? AND b.group_state_hash = ?"
             params += (_u64(match.epoch), match.group_state_hash)
-        rows = await reader.execute_fetchall(sql, params)
-        found: list[StoredBlob] = []
-        for row in rows:
-            meta = _meta(row)
-            if meta.is_live(now_ns):
-                found.append(StoredBlob(meta, row[10] if with_body else None))
-            else:
-                self._expired_seen()
-        found.sort(key=lambda s: candidate_sort_key(s.meta))
-        return found[: max(limit, 0)]
+        cut = max(limit, 0)
+
+        def work(db: sqlite3.Connection) -> tuple[list[StoredBlob], bool]:
+            # No transaction needed: rows are never updated, only inserted and deleted, so a
+            # body found by seq belongs to the row the metadata came from; a row deleted in
+            # between (evicted, collected) makes us read the slot again.
+            while True:
+                metas = [_meta(row) for row in db.execute(sql, params)]
+                live = sorted((m for m in metas if m.is_live(now_ns)), key=candidate_sort_key)
+                chosen = live[:cut]
+                bodies: dict[int, bytes] = {}
+                if with_body and chosen:
+                    marks = ",".join("?" * len(chosen))
+                    bodies = dict(
+                        db.execute(
+                            f"SELECT seq, body FROM blobs WHERE seq IN ({marks})",  # noqa: S608
+                            [m.seq for m in chosen],
+                        )
+                    )
+                    if len(bodies) < len(chosen):
+                        continue
+                found = [StoredBlob(m, bodies.get(m.seq) if with_body else None) for m in chosen]
+                return found, len(live) < len(metas)
+
+        found, expired = await self._read(not with_body or cut <= _INLINE_ROWS, work)
+        if expired:
+            self._expired_seen()
+        return found
 
     async def get_by_sha256(
         self, address: SlotAddress, sha256: bytes, *, now_ns: int, with_body: bool = True
     ) -> StoredBlob | None:
         """The live entry with this content address, if the slot retains one."""
-        _, reader = self._conns()
         columns = _META_COLUMNS + (", b.body" if with_body else "")
-        rows = await reader.execute_fetchall(
+        sql = (
             f"SELECT {columns} FROM blobs b WHERE {_SLOT_FILTER} AND b.sha256 = ? "  # noqa: S608
-            "ORDER BY b.seq DESC",
-            (address.slot_id, address.lane_id, sha256),
+            "ORDER BY b.seq DESC"
         )
-        for row in rows:
+
+        def work(db: sqlite3.Connection) -> list[Any]:
+            return db.execute(sql, (address.slot_id, address.lane_id, sha256)).fetchall()
+
+        for row in await self._read(True, work):
             meta = _meta(row)
             if meta.is_live(now_ns):
                 return StoredBlob(meta, row[10] if with_body else None)
@@ -497,56 +625,55 @@ class SqliteBlobStore:
             self._on_expired()
 
     async def check_ready(self) -> None:
-        """Round-trip a trivial query on both connections."""
+        """A trivial query on the event loop's connection and on the writer thread; after a
+        failed write, a real write (see :meth:`_probe_write`)."""
         try:
-            writer, reader = self._conns()
+            self._open()
             if self._writer_task is None or self._writer_task.done():
                 raise StorageUnavailable("writer task is not running")
-            await reader.execute_fetchall("SELECT 1", ())
-            await writer.execute_fetchall("SELECT 1", ())
-        except (sqlite3.Error, ValueError) as exc:
+            await self._read(True, lambda db: db.execute("SELECT 1").fetchall())
+            loop = asyncio.get_running_loop()
+            writer = self._writer
+            assert writer is not None
+            await loop.run_in_executor(
+                self._write_exec, lambda: writer.execute("SELECT 1").fetchall()
+            )
+        except (sqlite3.Error, RuntimeError) as exc:
             raise StorageUnavailable("database is not reachable") from exc
         if self._write_failed:
-            await self._probe_write()
-
-    async def _probe_write(self) -> None:
-        """Commit (then drop) a 1 MiB row, the default largest upload; raise
-        :class:`StorageUnavailable` if the database refuses it. A tiny probe would pass on a
-        full disk, in WAL space left over by the failed transaction, while uploads fail."""
-        writer, _ = self._conns()
-        async with self._write_lock:
             try:
-                for statements in (
-                    (
-                        "CREATE TABLE IF NOT EXISTS readiness_probe "
-                        "(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
-                        "INSERT OR REPLACE INTO readiness_probe VALUES (1, zeroblob(1048576))",
-                    ),
-                    ("DELETE FROM readiness_probe",),
-                ):
-                    await writer.execute("BEGIN IMMEDIATE")
-                    try:
-                        for sql in statements:
-                            await writer.execute(sql)
-                        await writer.execute("COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(Exception):
-                            await writer.execute("ROLLBACK")
-                        raise
+                await loop.run_in_executor(self._write_exec, self._probe_write)
             except sqlite3.Error as exc:
                 raise StorageUnavailable("database cannot write") from exc
-        self._write_failed = False
+            self._write_failed = False
+
+    def _probe_write(self) -> None:
+        """Writer thread: commit (then drop) a 1 MiB row, the default largest upload. A tiny
+        probe would pass on a full disk, in WAL space left over by the failed transaction,
+        while uploads still fail."""
+        db = self._writer
+        assert db is not None
+        for statements in (
+            (
+                "CREATE TABLE IF NOT EXISTS readiness_probe "
+                "(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+                "INSERT OR REPLACE INTO readiness_probe VALUES (1, zeroblob(1048576))",
+            ),
+            ("DELETE FROM readiness_probe",),
+        ):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in statements:
+                    db.execute(sql)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""
         return self._markers.read(address)
 
-
-def _resolve(job: _Job, result: AdmitResult) -> None:
-    if not job.future.done():
-        job.future.set_result(result)
-
-
-def _fail(job: _Job, exc: Exception) -> None:
-    if not job.future.done():
-        job.future.set_exception(exc)
+    def rate_counter(self) -> None:
+        """SQLite keeps rate budgets in process memory (no shared counter)."""

@@ -22,8 +22,10 @@ async def test_mirror_copies_lane_and_open_uploads_verbatim(
 ) -> None:
     src, b, c = start_service("src"), start_service("b"), start_service("c")
     slot = os.urandom(16)
+    lane_bodies = []
     for n in (1, 2, 3):
         body = seal_gi(rine(f"rine-classic-epochs-e{n}"), KEY).to_bytes()
+        lane_bodies.append(body)
         assert (await client.upload(src.url, slot, body, key=KEY)).ok
     junk = seal_gi(rine("rine-classic-epochs-e4"), os.urandom(32)).to_bytes()
     assert (await client.upload(src.url, slot, junk, kind=SlotKind.OPEN)).ok
@@ -33,13 +35,14 @@ async def test_mirror_copies_lane_and_open_uploads_verbatim(
     report = await mirror_slot(client, src.url, [b.url, c.url], slot, lane_ids=[lane])
     assert report.ok
     assert report.read == 4
-    assert len(report.results) == 8
+    # 4 verbatim copies + the 3 lane bodies also to the open slot (issue 8), per destination.
+    assert len(report.results) == 14
     for dest in (b, c):
         want = await client.stored_uploads(src.url, slot, SlotKind.LANE, lane)
         got = await client.stored_uploads(dest.url, slot, SlotKind.LANE, lane)
         assert [(u.body, u.signature) for u in got] == [(u.body, u.signature) for u in want]
         open_got = await client.stored_uploads(dest.url, slot, SlotKind.OPEN)
-        assert [u.body for u in open_got] == [junk]
+        assert sorted(u.body for u in open_got) == sorted([junk, *lane_bodies])
     again = await mirror_slot(client, src.url, [b.url], slot, lane_ids=[lane])
     assert again.ok
     assert {r.outcome for r in again.results} == {"present"}
@@ -53,7 +56,9 @@ async def test_mirror_copies_lane_and_open_uploads_verbatim(
         assert (await client.upload(c.url, fresh, newer if n == 5 else body, key=KEY)).ok
     ahead = await mirror_slot(client, src.url, [c.url], fresh, lane_ids=[lane])
     assert ahead.ok
-    assert {r.outcome for r in ahead.results} == {"present", "superseded"}
+    assert {(r.kind, r.outcome) for r in ahead.results} == {
+        (SlotKind.LANE, "present"), (SlotKind.LANE, "superseded"), (SlotKind.OPEN, "created")
+    }
 
 
 async def test_mirrored_slot_serves_a_real_join(

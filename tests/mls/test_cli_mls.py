@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -15,7 +16,7 @@ from invitekit.policy import enable
 
 from .conftest import FIXTURES, by_name
 
-NOW = 1_800_000_000 * 10**9
+NOW = time.time_ns()  # a real start: the CLI refuses a blob born expired
 
 
 def app() -> typer.Typer:
@@ -64,7 +65,7 @@ def test_seal_command(tmp_path: Path) -> None:
     out = tmp_path / "blob.bin"
     result = CliRunner().invoke(
         app(),
-        ["seal", str(gi), "-p", str(pol), "-o", str(out), "--epoch-started-at-ns", str(NOW)],
+        ["seal", str(gi), "-p", str(pol), "-o", str(out), "--epoch-start-ns", str(NOW), "--json"],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -80,6 +81,6 @@ def test_seal_command_refuses_a_forged_group_info(tmp_path: Path) -> None:
     gi.write_bytes(data[:-1] + bytes((data[-1] ^ 1,)))
     pol = tmp_path / "policy.bin"
     pol.write_bytes(enable().to_entry_bytes())
-    result = CliRunner().invoke(app(), ["seal", str(gi), "-p", str(pol)])
+    result = CliRunner().invoke(app(), ["seal", str(gi), "-p", str(pol), "--epoch-start-ns", "now"])
     assert result.exit_code == 2
     assert "mls-signature-invalid" in result.output

@@ -1,13 +1,16 @@
 """Fixtures for the blob-service conformance suite.
 
-``storage_backend`` is the seam for further backends: each param yields a
-:class:`Backend` that can open a :class:`~service.storage.BlobStore` directly and name a
-database URL for a real ``invitekit-service`` process. Today it yields only SQLite; a
-PostgreSQL param only has to implement the same two methods for the whole suite to run.
+``storage_backend`` runs every test that uses it once per backend: SQLite (a file in the
+test's directory) and PostgreSQL (a fresh database on the session's private server,
+``postgres_server``: a real server started by this fixture — a missing server is an error,
+never a skip). A :class:`Backend` opens a :class:`~service.storage.BlobStore` directly, names
+a database URL for a real ``invitekit-service`` process, and reads a database's committed
+blobs for tests that check commit order.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,24 +20,64 @@ import pytest
 
 from service.storage import BlobStore, open_store
 
+from .pg_local import LocalPostgres
 from .support import Api, ServiceProcess
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
+    server: LocalPostgres | None = None
 
     def database_url(self, directory: Path) -> str:
-        if self.name == "sqlite":
-            return f"sqlite:///{directory / 'blobs.sqlite3'}"
-        raise NotImplementedError(self.name)
+        """A fresh, empty database for one test or one service."""
+        if self.server is not None:
+            return self.server.create_database()
+        return f"sqlite:///{directory / 'blobs.sqlite3'}"
 
     def store(self, directory: Path) -> BlobStore:
         return open_store(self.database_url(directory))
 
+    def count(self, database_url: str, table: str) -> int:
+        """Rows in one of the store's tables (``blobs`` or ``slots``)."""
+        assert table in ("blobs", "slots")
+        if self.server is not None:
+            out = self.server.psql(
+                f"SELECT count(*) FROM {table}", dbname=database_url.rsplit("/", 1)[1]
+            )
+            return int(out.strip())
+        path = Path(database_url.removeprefix("sqlite:///"))
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
-@pytest.fixture(scope="session", params=["sqlite"])
+    def committed_epochs(self, database_url: str) -> list[int]:
+        """Every stored blob's epoch in commit (arrival) order."""
+        if self.server is not None:
+            out = self.server.psql(
+                "SELECT encode(epoch, 'hex') FROM blobs ORDER BY seq",
+                dbname=database_url.rsplit("/", 1)[1],
+            )
+            return [int(line, 16) for line in out.split()]
+        path = Path(database_url.removeprefix("sqlite:///"))
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT epoch FROM blobs ORDER BY seq").fetchall()
+        return [int.from_bytes(e, "big") for (e,) in rows]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server for the whole session (started here, stopped at the end)."""
+    server = LocalPostgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def storage_backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "postgres":
+        return Backend("postgres", request.getfixturevalue("postgres_server"))
     return Backend(request.param)
 
 

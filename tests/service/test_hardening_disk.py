@@ -77,22 +77,22 @@ def _blob_rows(database: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
 
 
-async def test_collection_hands_space_back(
-    service_factory: Callable[..., ServiceProcess], session: aiohttp.ClientSession
-) -> None:
-    svc = service_factory("--no-rate-limits-enabled", "--no-access-log", "--gc-interval-s", "0.5")
-    database = Path(svc.database_url.removeprefix("sqlite:///"))
-    api = Api(svc.base_url, session)
-    soon = time.time_ns() + 3_000_000_000
-    for _ in range(40):
-        invite = Invite()
-        assert (await api.upload_open(invite, _blob(invite, 1, 48, soon))).status == 201
-    peak = _footprint(database)
-    assert peak > 40 * 48 * 1024
-    deadline = time.monotonic() + DEADLINE_S
-    while _blob_rows(database) or _footprint(database) > peak // 4:
-        assert time.monotonic() < deadline, (_blob_rows(database), _footprint(database), peak)
-        await asyncio.sleep(0.2)
+async def test_collection_hands_space_back(session: aiohttp.ClientSession, tmp_path: Path) -> None:
+    """SQLite: incremental vacuum and a truncating checkpoint after a collection."""
+    args = ["--no-rate-limits-enabled", "--no-access-log", "--gc-interval-s", "0.5"]
+    with launched(tmp_path, [], args) as svc:
+        database = svc.database
+        api = Api(svc.base_url, session)
+        soon = time.time_ns() + 3_000_000_000
+        for _ in range(40):
+            invite = Invite()
+            assert (await api.upload_open(invite, _blob(invite, 1, 48, soon))).status == 201
+        peak = _footprint(database)
+        assert peak > 40 * 48 * 1024
+        deadline = time.monotonic() + DEADLINE_S
+        while _blob_rows(database) or _footprint(database) > peak // 4:
+            assert time.monotonic() < deadline, (_blob_rows(database), _footprint(database), peak)
+            await asyncio.sleep(0.2)
 
 
 async def _ready(api: Api) -> int:

@@ -1,0 +1,117 @@
+"""The invite landing page: what a browser shows for ``https://<host>/i#<invite>``.
+
+Invariants (the fragment is the invite capability):
+
+* The server never sees the invite: browsers do not send a URL's fragment, the page is the
+  same static document for every invite, and its script reads ``location.hash`` locally.
+* The page makes no request carrying the invite, or any request at all after loading its
+  own assets: ``Content-Security-Policy`` allows scripts, styles and images from this
+  origin (images also ``data:``), ``connect-src 'none'``, no frames, forms or base URL;
+  ``Referrer-Policy: no-referrer`` (also a ``<meta>`` and ``rel=noreferrer`` on the app
+  link) keeps the URL out of any Referer header; there is no analytics.
+* It shows the service host and the slot fingerprint (first 8 hex digits of SHA-256 of
+  the slot id, as the CLI prints it), offers "open in app" through the configured app link
+  (``landing_app_link`` + ``#`` + fragment), a copy button and the QR code of the same link
+  (drawn in the browser by ``static/qr.js``). It does not show the expiry: learning it
+  would need a request naming the slot id (spec/SPEC.md, "Invite landing page").
+* Served at ``landing_path`` (default ``/i``) and its upper-case form (the compact link
+  profile, ``HTTPS://HOST/I#BASE32``); ``/.well-known/apple-app-site-association`` and
+  ``/.well-known/assetlinks.json`` are served when their files are configured.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from aiohttp import web
+
+from .config import Settings
+
+STATIC_PREFIX = "/_landing"
+_ASSETS = {
+    "landing.js": "text/javascript",
+    "qr.js": "text/javascript",
+    "landing.css": "text/css",
+}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'none'; font-src 'none'; frame-src 'none'; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cache-Control": "public, max-age=300",
+}
+
+
+def _static(name: str) -> bytes:
+    return resources.files("service").joinpath("static", name).read_bytes()
+
+
+def compact_path(path: str) -> str:
+    """The compact profile's spelling of the landing path (upper case)."""
+    return path.upper()
+
+
+def render_page(settings: Settings) -> bytes:
+    """The one page every invite gets (no per-invite data: the server has none)."""
+    template = Template(_static("landing.html").decode())
+    path = settings.landing_path or "/i"
+    return template.substitute(
+        static=STATIC_PREFIX,
+        app_link=html.escape(settings.landing_app_link or "", quote=True),
+        compact_path=html.escape(compact_path(path), quote=True),
+    ).encode()
+
+
+def add_landing_routes(app: web.Application, settings: Settings) -> None:
+    """Register the landing page, its assets and the app-association files."""
+    if settings.landing_path:
+        page = render_page(settings)
+
+        async def landing(_request: web.Request) -> web.Response:
+            return web.Response(
+                body=page, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
+            )
+
+        for path in dict.fromkeys((settings.landing_path, compact_path(settings.landing_path))):
+            app.router.add_get(path, landing)
+        for name, content_type in _ASSETS.items():
+            app.router.add_get(f"{STATIC_PREFIX}/{name}", _asset(_static(name), content_type))
+    for route, source in (
+        ("/.well-known/apple-app-site-association", settings.apple_app_site_association),
+        ("/.well-known/assetlinks.json", settings.assetlinks),
+    ):
+        if source is not None:
+            app.router.add_get(route, _asset(Path(source).read_bytes(), "application/json"))
+
+
+def _asset(body: bytes, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=body,
+            content_type=content_type,
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=300",
+                     "Referrer-Policy": "no-referrer"},
+        )
+
+    return serve
+
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "PAGE_HEADERS",
+    "STATIC_PREFIX",
+    "add_landing_routes",
+    "compact_path",
+    "render_page",
+]
