@@ -11,6 +11,12 @@ symmetric key may write it, and the service never sees that key. Instead:
   The message is a fixed label followed by three length-prefixed fields (u16 big-endian
   lengths), so distinct ``(slot id, lane id, digest)`` triples never encode to the same bytes.
 
+Verification is strict (:func:`verify_upload_digest`): the lane id and the signature's ``R``
+must be canonical encodings of Ed25519 points outside the small-order subgroup and ``S``
+must be reduced (``S < L``) before the signature equation is checked at all. Without that, a
+keyless writer could name a small-order lane (the identity, or ``(0, -1)``) and "sign" with
+``R = identity, S = 0``, which a cofactorless check accepts for every message.
+
 Invariants: every function here is pure (no I/O, no clock); keys and seeds are never
 included in reprs or error strings; verification never raises on hostile input — it
 returns ``False``.
@@ -47,9 +53,70 @@ MAX_SLOT_ID_LENGTH: Final = 255
 
 _U16: Final = struct.Struct(">H")
 
+# Edwards25519 (RFC 8032, section 5.1): -x^2 + y^2 = 1 + d x^2 y^2 over GF(p).
+_P: Final = 2**255 - 19
+_D: Final = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1: Final = pow(2, (_P - 1) // 4, _P)
+#: Order of the prime-order subgroup; a canonical signature scalar S is below it.
+GROUP_ORDER: Final = 2**252 + 27742317777372353535851937790883648493
+_IDENTITY: Final = (0, 1)
+
 
 def _field(value: bytes) -> bytes:
     return _U16.pack(len(value)) + value
+
+
+def _decode_point(encoded: bytes) -> tuple[int, int] | None:
+    """The affine point of a canonical 32-byte encoding (RFC 8032 5.1.3), or ``None``.
+
+    Non-canonical encodings (``y >= p``, or ``x = 0`` with the sign bit set) are refused.
+    """
+    if len(encoded) != 32:
+        return None
+    value = int.from_bytes(encoded, "little")
+    sign = value >> 255
+    y = value & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    u = (y * y - 1) % _P
+    v = (_D * y * y + 1) % _P
+    x2 = u * pow(v, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P != 0:
+        x = x * _SQRT_M1 % _P
+        if (x * x - x2) % _P != 0:
+            return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def is_strong_point(encoded: bytes) -> bool:
+    """True iff ``encoded`` is the canonical encoding of a point of order above 8.
+
+    A point has small order exactly when eight times it is the identity (the cofactor is 8).
+    """
+    point = _decode_point(encoded)
+    if point is None:
+        return False
+    for _ in range(3):
+        point = _add(point, point)
+    return point != _IDENTITY
+
+
+def is_valid_lane_id(lane_id: bytes) -> bool:
+    """True iff ``lane_id`` can name a lane: a canonical, non-small-order Ed25519 key."""
+    return len(lane_id) == LANE_ID_LENGTH and is_strong_point(bytes(lane_id))
 
 
 def upload_message(slot_id: bytes, lane_id: bytes, body_sha256: bytes) -> bytes:
@@ -120,8 +187,16 @@ def sign_upload(symmetric_key: bytes, slot_id: bytes, body: bytes) -> tuple[byte
 def verify_upload_digest(
     lane_id: bytes, slot_id: bytes, body_sha256: bytes, signature: bytes
 ) -> bool:
-    """True iff ``signature`` is the lane key's signature over this upload. Never raises."""
-    if len(signature) != SIGNATURE_LENGTH or len(lane_id) != LANE_ID_LENGTH:
+    """True iff ``signature`` is the lane key's signature over this upload. Never raises.
+
+    Strict: the lane id and ``R`` are canonical non-small-order points and ``S < L``
+    (see the module doc) before the signature equation is checked.
+    """
+    if len(signature) != SIGNATURE_LENGTH or not is_valid_lane_id(lane_id):
+        return False
+    if int.from_bytes(signature[32:], "little") >= GROUP_ORDER:
+        return False
+    if not is_strong_point(bytes(signature[:32])):
         return False
     try:
         message = upload_message(slot_id, lane_id, body_sha256)
@@ -138,6 +213,7 @@ def verify_upload(lane_id: bytes, slot_id: bytes, body: bytes, signature: bytes)
 
 __all__ = [
     "DIGEST_LENGTH",
+    "GROUP_ORDER",
     "LANE_ID_LENGTH",
     "LANE_KDF_INFO",
     "MAX_SLOT_ID_LENGTH",
@@ -146,6 +222,8 @@ __all__ = [
     "UPLOAD_SIGNATURE_LABEL",
     "LaneSigner",
     "derive_lane_seed",
+    "is_strong_point",
+    "is_valid_lane_id",
     "lane_id_for",
     "sign_upload",
     "upload_message",

@@ -8,9 +8,11 @@ Environment variables are the field names upper-cased with the prefix
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from limits import parse as parse_rate
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -22,6 +24,8 @@ from pydantic_settings import (
 from .admission import AdmissionPolicy
 
 ENV_PREFIX = "INVITEKIT_SERVICE_"
+_BYTE_RATE = re.compile(r"([0-9]{1,15})\s*(B|KiB|MiB|GiB)?\s*/\s*([0-9]*\s*[a-z]+)")
+_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
 class Settings(BaseSettings):
@@ -41,12 +45,11 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="processes sharing the port (SO_REUSEPORT)")
     config: Path | None = None
 
-    max_body_bytes: int = Field(1 << 20, ge=64, description="largest accepted upload (413)")
+    # 4 MiB: the largest 1,000-member XMTP GroupInfo (X-Wing, 1.40 MB sealed) with 2.9x room.
+    max_body_bytes: int = Field(4 << 20, ge=64, description="largest accepted upload (413)")
     digest_lengths: list[int] = Field(default_factory=lambda: [32])
     lane_history: int = Field(8, ge=1, le=1024)
     open_retention: int = Field(8, ge=1, le=1024)
-    lane_max_epoch_jump: int | None = Field(1 << 20, ge=0)
-    open_max_epoch_jump: int | None = Field(None, ge=0)
     max_candidates: int = Field(32, ge=1, le=1024, description="upper bound for ?limit=")
     group_commit_max: int = Field(256, ge=1, le=10_000)
 
@@ -54,6 +57,18 @@ class Settings(BaseSettings):
     client_read_limit: str = "1200/minute"
     client_write_limit: str = "120/minute"
     slot_write_limit: str = "60/minute"
+    slot_client_write_limit: str = Field(
+        "12/minute",
+        description="one client's share of a slot's write budget (charged before slot_write)",
+    )
+    client_write_bytes_limit: str = Field(
+        "64 MiB/day",
+        description="bytes one client may store per window (e.g. '64 MiB/day'; 429 above)",
+    )
+    slot_client_write_bytes_limit: str = Field(
+        "8 MiB/hour",
+        description="bytes one client may store in one lane or open slot per window",
+    )
     trust_forwarded_for: bool = False
 
     gc_interval_s: float = Field(60.0, gt=0)
@@ -62,6 +77,31 @@ class Settings(BaseSettings):
     head_max_age_s: int = Field(5, ge=0)
     head_stale_while_revalidate_s: int = Field(30, ge=0)
     head_cache_entries: int = Field(10_000, ge=0)
+    head_cache_bytes: int = Field(
+        32 << 20, ge=0, description="bound on the head cache's blob bytes per process"
+    )
+
+    idle_timeout_s: float = Field(
+        15.0, gt=0, description="close a connection with no complete request head this long"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="close a connection whose request head takes longer than this"
+    )
+    body_timeout_s: float = Field(
+        20.0, gt=0, description="answer 408 and close when a body takes longer than this"
+    )
+    body_bytes_in_flight: int = Field(
+        64 << 20, ge=1, description="bound on upload bytes being read per process (503 above)"
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        description="open connections per process (default: from the descriptor limit)",
+    )
+    worker_max_restarts: int = Field(
+        5, ge=0, description="worker restarts allowed per window before the supervisor gives up"
+    )
+    worker_restart_window_s: float = Field(60.0, gt=0)
 
     landing_path: str | None = Field(
         "/i", description="invite landing page path, also served upper-cased ('none': off)"
@@ -98,14 +138,29 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "lane_max_epoch_jump", "open_max_epoch_jump", "slot_idle_ttl_s", "landing_path",
-        "landing_app_link", mode="before",
+        "slot_idle_ttl_s", "landing_path",
+        "landing_app_link", "max_connections", mode="before",
     )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off", "null"):
             return None
         return value
+
+    @field_validator("client_write_bytes_limit", "slot_client_write_bytes_limit")
+    @classmethod
+    def _byte_rate(cls, value: str) -> str:
+        """``'64 MiB/day'`` → ``'67108864/day'`` (the ``limits`` package's syntax)."""
+        match = _BYTE_RATE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError("expected '<number> [B|KiB|MiB|GiB]/<window>', e.g. '64 MiB/day'")
+        number, unit, window = match.groups()
+        rate = f"{int(number) * _UNITS[unit or 'B']}/{window}"
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ValueError(f"bad window {window!r}") from exc
+        return rate
 
     @classmethod
     def settings_customise_sources(
@@ -126,12 +181,12 @@ class Settings(BaseSettings):
     @property
     def lane_policy(self) -> AdmissionPolicy:
         """Admission policy for keyed lanes."""
-        return AdmissionPolicy(self.lane_history, self.lane_max_epoch_jump)
+        return AdmissionPolicy(self.lane_history)
 
     @property
     def open_policy(self) -> AdmissionPolicy:
         """Admission policy for open slots."""
-        return AdmissionPolicy(self.open_retention, self.open_max_epoch_jump)
+        return AdmissionPolicy(self.open_retention)
 
 
 def _config_file_hint(init_settings: PydanticBaseSettingsSource) -> Path | None:

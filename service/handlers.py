@@ -36,18 +36,18 @@ from invitekit.protocol import (
 
 from . import logs
 from .admission import Outcome, SlotAddress, Upload
+from .bodies import read_body
 from .headcache import cached_head
 from .problems import Problem
 from .requests import content_address, listing_limit, match_filter, slot_address
 from .state import STATE_KEY, ServiceState
 from .storage import StorageUnavailable
-from .wire import blob_headers, blob_record, head_ref, json_response
+from .wire import blob_headers, blob_records, head_ref, json_response
 
 IMMUTABLE_MAX_AGE = 31_536_000
 _REFUSED = {
     Outcome.STALE: ProblemCode.STALE,
     Outcome.FORK: ProblemCode.FORK,
-    Outcome.EPOCH_JUMP: ProblemCode.EPOCH_JUMP,
     Outcome.EXPIRED: ProblemCode.EXPIRED,
 }
 
@@ -76,41 +76,52 @@ class Handlers:
         """PUT …/blobs/{sha256}: admit the body if it hashes to the URL."""
         return await self._upload(request, content_address(request))
 
-    def _signature(self, request: web.Request, address: SlotAddress, sha256: bytes) -> bytes:
+    @staticmethod
+    def _signature_header(request: web.Request) -> bytes:
+        """The lane upload's signature header, decoded (401 when absent, 403 when garbled)."""
         try:
-            signature = parse_signature_header(request.headers.get(SIGNATURE_HEADER))
+            return parse_signature_header(request.headers.get(SIGNATURE_HEADER))
         except InvalidRequest as exc:
             if exc.problem is ProblemCode.MISSING_SIGNATURE:
                 raise Problem(
                     exc.problem, headers={"WWW-Authenticate": SIGNATURE_CHALLENGE}
                 ) from None
             raise
-        if not verify_upload_digest(address.lane_id, address.slot_id, sha256, signature):
-            raise Problem(ProblemCode.BAD_SIGNATURE)
-        return signature
 
     async def _upload(self, request: web.Request, expected: bytes | None) -> web.StreamResponse:
+        """Admit one upload. Order (SPEC "Uploads"): the client's own budget, syntax, size,
+        signature, blob parse, and only then the slot's shared budgets — so a request that
+        fails any check (an unsigned lane POST above all) never spends another writer's share.
+        """
         state = self._state(request)
-        address = slot_address(request, self.kind, state)
+        settings = state.settings
+        client = state.client_of(request)
         if state.limits is not None:
-            await state.limits.client_write(state.client_of(request))
-            await state.limits.slot_write(address.tag)
+            await state.limits.client_write(client)
+        address = slot_address(request, self.kind, state)
         length = request.content_length
-        if length is not None and length > state.settings.max_body_bytes:
-            raise Problem(ProblemCode.PAYLOAD_TOO_LARGE)
-        body = await request.read()
-        if len(body) > state.settings.max_body_bytes:
-            raise Problem(ProblemCode.PAYLOAD_TOO_LARGE)
+        if length is not None and length > settings.max_body_bytes:
+            raise Problem(ProblemCode.PAYLOAD_TOO_LARGE, close=True)
+        signature: bytes | None = None
+        if self.kind is SlotKind.LANE:
+            signature = self._signature_header(request)
+        body = await read_body(
+            request,
+            state.bodies,
+            max_bytes=settings.max_body_bytes,
+            timeout_s=settings.body_timeout_s,
+        )
         state.metrics.bytes_in.inc(len(body))
         sha256 = hashlib.sha256(body).digest()
         if expected is not None and sha256 != expected:
             raise Problem(ProblemCode.CONTENT_ADDRESS_MISMATCH)
-        signature: bytes | None = None
-        if self.kind is SlotKind.LANE:
-            signature = self._signature(request, address, sha256)
+        if signature is not None and not verify_upload_digest(
+            address.lane_id, address.slot_id, sha256, signature
+        ):
+            raise Problem(ProblemCode.BAD_SIGNATURE)
         try:
-            parsed = parse_blob(body, max_bytes=state.settings.max_body_bytes)
-            if len(parsed.blob.group_state_hash) not in state.settings.digest_lengths:
+            parsed = parse_blob(body, max_bytes=settings.max_body_bytes)
+            if len(parsed.blob.group_state_hash) not in settings.digest_lengths:
                 raise InvalidDigestLength("digest length not accepted by this service")
         except InviteKitError as exc:
             raise Problem(
@@ -118,6 +129,10 @@ class Handlers:
                 "body is not an acceptable blob",
                 extra={"code": exc.code},
             ) from None
+        if state.limits is not None:
+            await state.limits.slot_client_write(address.tag, client)
+            await state.limits.slot_write(address.tag)
+            await state.limits.write_bytes(address.tag, client, len(body))
         now = logs.now_ns()
         upload = Upload.from_blob(
             body, parsed.blob, sha256=sha256, signature=signature, received_ns=now
@@ -127,9 +142,6 @@ class Handlers:
         head = head_ref(result.head)
         head_json = None if head is None else head.to_json()
         refused = _REFUSED.get(result.outcome)
-        if refused is ProblemCode.EPOCH_JUMP:
-            jump = state.policy(self.kind).max_epoch_jump
-            raise Problem(refused, f"epoch jump above {jump} refused", extra={"head": head_json})
         if refused is ProblemCode.EXPIRED:
             raise Problem(refused)
         if refused is not None:
@@ -194,7 +206,7 @@ class Handlers:
             kind=self.kind,
             slot_id=address.slot_id,
             lane_id=address.lane_id or None,
-            items=tuple(blob_record(item) for item in items),
+            items=blob_records(items),
         )
         state.count_fetch(self.kind, route, "200")
         state.metrics.bytes_out.inc(sum(item.meta.size for item in items))

@@ -1,21 +1,29 @@
 """The head cache: the first candidate of a slot, with its ready-made response headers.
 
 An entry is valid while the store's change marker for the slot is unchanged and its blob is
-still live; an expired hit wakes the GC. Bounded by ``head_cache_entries`` (oldest first
-out); ``0`` disables it.
+still live; an expired hit wakes the GC. Invariant: the cache never holds more than
+``max_entries`` entries nor more than ``max_bytes`` of blob bodies (least recently used out
+first); a head larger than an eighth of ``max_bytes`` is served but not kept. ``0`` in either
+bound disables the cache.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from invitekit.protocol import BLOB_MEDIA_TYPE
 
 from . import logs
 from .admission import SlotAddress
-from .state import ServiceState
 from .storage import StoredBlob
 from .wire import blob_headers
+
+if TYPE_CHECKING:
+    from .state import ServiceState
+
+CacheKey = tuple[bytes, bytes]
 
 
 @dataclass(slots=True)
@@ -25,6 +33,55 @@ class HeadEntry:
     marker: int
     blob: StoredBlob | None
     headers: dict[str, str]
+
+    @property
+    def size(self) -> int:
+        """Bytes of blob body this entry keeps alive."""
+        return 0 if self.blob is None or self.blob.body is None else len(self.blob.body)
+
+
+class HeadCache:
+    """An LRU map of slot heads bounded in entries and in body bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[CacheKey, HeadEntry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: CacheKey) -> HeadEntry | None:
+        """The cached entry (marked most recently used), if any."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: CacheKey, entry: HeadEntry) -> None:
+        """Keep ``entry`` unless it is too big; evict least recently used ones to fit."""
+        self.discard(key)
+        if self.max_entries <= 0 or self.max_bytes <= 0 or entry.size > self.max_bytes // 8:
+            return
+        while self._entries and (
+            len(self._entries) >= self.max_entries or self.bytes + entry.size > self.max_bytes
+        ):
+            _, old = self._entries.popitem(last=False)
+            self.bytes -= old.size
+        self._entries[key] = entry
+        self.bytes += entry.size
+
+    def discard(self, key: CacheKey) -> None:
+        """Forget ``key``."""
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
+        self.bytes = 0
 
 
 async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
@@ -45,11 +102,8 @@ async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
         headers["Cache-Control"] = state.head_cache_control
         headers["Content-Type"] = BLOB_MEDIA_TYPE
     entry = HeadEntry(marker, blob, headers)
-    if state.settings.head_cache_entries > 0:
-        if len(state.head_cache) >= state.settings.head_cache_entries:
-            state.head_cache.popitem(last=False)
-        state.head_cache[key] = entry
+    state.head_cache.put(key, entry)
     return entry
 
 
-__all__ = ["HeadEntry", "cached_head"]
+__all__ = ["HeadCache", "HeadEntry", "cached_head"]

@@ -19,6 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from invitekit.protocol import InvalidRequest, ProblemCode
 
 from . import logs
+from .connections import request_finished, request_started
 from .problems import Problem, http_exception_problem, problem_response
 from .state import ADDRESS_KEY, STATE_KEY, ServiceState
 from .storage import StorageUnavailable
@@ -56,9 +57,11 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     state: ServiceState = request.app[STATE_KEY]
     started = time.perf_counter()
     code: str | None = None
+    connection = request_started(request)
     try:
         response = await handler(request)
     except asyncio.CancelledError:
+        request_finished(connection)
         raise
     except Exception as exc:  # the catch-all: a bug must still answer with problem+json
         problem = _problem_of(exc)
@@ -73,6 +76,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             problem = Problem(ProblemCode.INTERNAL)
         code = problem.code.value
         response = problem_response(problem)
+    request_finished(connection)
     try:
         route = route_label(request)
         elapsed = time.perf_counter() - started

@@ -16,7 +16,10 @@ from invitekit.protocol import PROBLEM_MEDIA_TYPE, InvalidRequest, ProblemCode, 
 
 
 class Problem(Exception):
-    """Raise from a handler to answer with problem+json (code, optional status and extras)."""
+    """Raise from a handler to answer with problem+json (code, optional status and extras).
+
+    ``close`` ends the connection after the answer (a body left unread, a timed-out read).
+    """
 
     def __init__(
         self,
@@ -26,6 +29,7 @@ class Problem(Exception):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(code.value)
         self.code = code
@@ -33,6 +37,7 @@ class Problem(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra or {}
+        self.close = close
 
     @classmethod
     def of(cls, error: InvalidRequest) -> Problem:
@@ -45,12 +50,15 @@ def problem_response(problem: Problem) -> web.Response:
     body = problem_json(
         problem.code, status=problem.status, detail=problem.detail, extra=problem.extra
     )
-    return web.Response(
+    response = web.Response(
         status=problem.status,
         body=body,
         content_type=PROBLEM_MEDIA_TYPE,
         headers={"Cache-Control": "no-store", **problem.headers},
     )
+    if problem.close:
+        response.force_close()
+    return response
 
 
 def http_exception_problem(exc: web.HTTPException) -> Problem:

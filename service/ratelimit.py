@@ -6,7 +6,8 @@ refused hit is not charged):
 * process memory (the ``limits`` package's moving window) — the SQLite default, where the
   effective budget with ``--workers N`` is up to N times the configured one;
 * the database's shared counter (:class:`service.storage.RateCounter`, PostgreSQL), where
-  every process on every host charges the same budget.
+  every process on every host charges the same budget. The byte quotas (a hit costing the
+  upload's size) always use process memory: the shared counter charges one hit at a time.
 """
 
 from __future__ import annotations
@@ -24,15 +25,24 @@ from .problems import Problem
 from .storage import RateCounter
 
 
+def _optional(rate: str | None) -> RateLimitItem | None:
+    return None if rate is None else parse(rate)
+
+
 class RateLimits:
-    """Three budgets: reads per client, writes per client, writes per slot."""
+    """Budgets: reads per client, writes per client, writes per slot, writes per
+    (slot, client) — the share of a slot's budget one client may use (SPEC, fairness rule) —
+    and byte quotas per client and per (slot, client)."""
 
     def __init__(
         self,
         client_read: str,
         client_write: str,
         slot_write: str,
+        slot_client_write: str | None = None,
         *,
+        client_write_bytes: str | None = None,
+        slot_client_write_bytes: str | None = None,
         shared: RateCounter | None = None,
     ) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -40,19 +50,22 @@ class RateLimits:
         self._client_read: RateLimitItem = parse(client_read)
         self._client_write: RateLimitItem = parse(client_write)
         self._slot_write: RateLimitItem = parse(slot_write)
+        self._slot_client_write: RateLimitItem = parse(slot_client_write or slot_write)
+        self._client_write_bytes = _optional(client_write_bytes)
+        self._slot_client_write_bytes = _optional(slot_client_write_bytes)
 
     @property
     def shared(self) -> bool:
         """True when the budgets are shared by every process using the database."""
         return self._shared is not None
 
-    async def _take(self, item: RateLimitItem, scope: str, key: str) -> None:
-        if self._shared is not None:
+    async def _take(self, item: RateLimitItem, scope: str, key: str, cost: int = 1) -> None:
+        if self._shared is not None and cost == 1:
             retry_s = await self._shared.hit(scope, key, item.amount, item.get_expiry())
             if retry_s is None:
                 return
             raise _limited(scope, math.ceil(retry_s))
-        if self._limiter.hit(item, scope, key):
+        if self._limiter.hit(item, scope, key, cost=cost):
             return
         stats = self._limiter.get_window_stats(item, scope, key)
         raise _limited(scope, math.ceil(stats.reset_time - time.time()))
@@ -68,6 +81,20 @@ class RateLimits:
     async def slot_write(self, slot_key: str) -> None:
         """Charge one write to a slot (keyed by a digest of its id) or raise a 429 problem."""
         await self._take(self._slot_write, "slot-write", slot_key)
+
+    async def slot_client_write(self, slot_key: str, client: str) -> None:
+        """Charge one write to ``client``'s share of a slot or raise a 429 problem."""
+        await self._take(self._slot_client_write, "slot-client-write", f"{slot_key}|{client}")
+
+    async def write_bytes(self, slot_key: str, client: str, size: int) -> None:
+        """Charge ``size`` stored bytes to ``client``'s quota in the slot, then overall."""
+        if self._slot_client_write_bytes is not None:
+            key = f"{slot_key}|{client}"
+            await self._take(
+                self._slot_client_write_bytes, "slot-client-write-bytes", key, size
+            )
+        if self._client_write_bytes is not None:
+            await self._take(self._client_write_bytes, "client-write-bytes", client, size)
 
 
 def _limited(scope: str, retry_s: int) -> Problem:

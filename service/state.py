@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from aiohttp import web
+from prometheus_client import Gauge
 
 from invitekit.protocol import SlotKind
 
 from . import logs
 from .admission import AdmissionPolicy, SlotAddress
+from .bodies import BodyBudget
 from .config import Settings
+from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
 from .storage import BlobStore
-
-if TYPE_CHECKING:
-    from .headcache import HeadEntry
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STATE_KEY: web.AppKey[ServiceState] = web.AppKey("state")
@@ -45,15 +44,27 @@ class ServiceState:
                 settings.client_read_limit,
                 settings.client_write_limit,
                 settings.slot_write_limit,
+                settings.slot_client_write_limit,
+                client_write_bytes=settings.client_write_bytes_limit,
+                slot_client_write_bytes=settings.slot_client_write_bytes_limit,
                 shared=store.rate_counter(),
             )
             if settings.rate_limits_enabled
             else None
         )
         self.run_gc = run_gc
-        # OrderedDict: evicting the oldest entry is O(1) (a dict's next(iter()) slows down
-        # as evictions leave holes at its front).
-        self.head_cache: OrderedDict[tuple[bytes, bytes], HeadEntry] = OrderedDict()
+        self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
+        self.bodies = BodyBudget(settings.body_bytes_in_flight)
+        Gauge(
+            "invitekit_body_bytes_in_flight",
+            "Upload body bytes reserved by reads in progress",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.bodies.in_flight)
+        Gauge(
+            "invitekit_head_cache_bytes",
+            "Blob bytes held by the head cache",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.head_cache.bytes)
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self._fetch_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}

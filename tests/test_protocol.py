@@ -77,7 +77,14 @@ def test_problem_codes_are_the_ones_the_spec_lists() -> None:
     spec = (REPO / "spec" / "SPEC.md").read_text()
     section = spec.split("### Errors", 1)[1].split("###", 1)[0]
     fields = {"type", "title", "status", "detail", "code", "head", "scope"}
-    scopes = {"client-read", "client-write", "slot-write"}
+    scopes = {
+        "client-read",
+        "client-write",
+        "slot-client-write",
+        "slot-write",
+        "slot-client-write-bytes",
+        "client-write-bytes",
+    }
     listed = set(re.findall(r"`([a-z]+(?:-[a-z]+)*)`", section)) - fields - scopes
     assert {c.value for c in ProblemCode} == listed
     assert ProblemCode.STALE.type_uri == "urn:invitekit:problem:stale"

@@ -49,8 +49,9 @@ from ..admission import (
     SlotState,
     Upload,
     decide,
+    read_window,
 )
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob, candidate_sort_key
+from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
 from .markers import ChangeMarkers
 
 _SCHEMA = """
@@ -114,6 +115,9 @@ _LIST = (
     "FROM blobs b WHERE {filters}"
 )
 _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
+#: Before the first table exists: lets collection hand freed pages back to the file system
+#: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
+_AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
 _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
@@ -285,6 +289,9 @@ class SqliteBlobStore:
         self._dirty = asyncio.Event()
         self._gc_chunk = 256
         self._on_expired: Callable[[], None] | None = None
+        #: The last write transaction failed (full disk, read-only file, I/O error) and no
+        #: write has succeeded since: readiness probes with a real write until one does.
+        self._write_failed = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -296,6 +303,7 @@ class SqliteBlobStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
+            conn.execute(_AUTO_VACUUM)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
         finally:
@@ -323,6 +331,7 @@ class SqliteBlobStore:
 
     def _open_writer(self) -> sqlite3.Connection:
         conn = _connect(self.path, self.busy_timeout_ms, writer=True)
+        conn.execute(_AUTO_VACUUM)
         conn.executescript(_SCHEMA)
         return conn
 
@@ -387,6 +396,10 @@ class SqliteBlobStore:
                 outcomes = await loop.run_in_executor(self._write_exec, self._commit_batch, batch)
             except Exception:  # the executor itself failed: fail the batch, keep serving
                 outcomes = [StorageUnavailable("write transaction failed")] * len(batch)
+            if any(isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = False
+            if any(not isinstance(outcome, AdmitResult) for outcome in outcomes):
+                self._write_failed = True
             for pending, outcome in zip(batch, outcomes, strict=True):
                 if pending.future.done():
                     continue
@@ -458,7 +471,24 @@ class SqliteBlobStore:
         if expired or idle:
             self._markers.bump_all()
             self._dirty.set()
+            await self._reclaim_space()
         return GcReport(expired_blobs=expired, idle_slots=idle)
+
+    async def _reclaim_space(self) -> None:
+        """Hand freed pages back to the file system and truncate the WAL (best effort)."""
+        loop = asyncio.get_running_loop()
+        writer, checkpointer = self._writer, self._checkpointer
+        if writer is None or checkpointer is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            # executescript steps the pragma to the end (one page is freed per step).
+            await loop.run_in_executor(
+                self._write_exec, writer.executescript, "PRAGMA incremental_vacuum;"
+            )
+            await loop.run_in_executor(
+                self._ckpt_exec,
+                lambda: checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+            )
 
     def _chunked(self, work: Callable[[sqlite3.Connection, int], int]) -> tuple[int, bool]:
         """Writer thread: one chunk in its own transaction; adapt the chunk to the time taken."""
@@ -546,7 +576,8 @@ class SqliteBlobStore:
         match: Head | None = None,
         with_body: bool = True,
     ) -> list[StoredBlob]:
-        """Live entries in candidate order (a slot holds at most its retention window).
+        """The most recent ``limit`` live entries by arrival, in candidate order
+        (:func:`service.admission.read_window`).
 
         Usually one statement (metadata, and small bodies with it); large bodies of the
         entries returned are read by rowid afterwards.
@@ -563,10 +594,8 @@ class SqliteBlobStore:
         def work(db: sqlite3.Connection) -> tuple[list[StoredBlob], bool]:
             rows = db.execute(sql, args).fetchall()
             metas = [(_meta(row), row[10] if with_body else None) for row in rows]
-            live = sorted(
-                (m for m in metas if m[0].is_live(now_ns)), key=lambda m: candidate_sort_key(m[0])
-            )
-            chosen = live[:cut]
+            live = [m for m in metas if m[0].is_live(now_ns)]
+            chosen = read_window(live, cut, lambda m: m[0])
             if with_body and any(body is None for _, body in chosen):
                 # Large bodies. Rows are never updated, only inserted and deleted, so a body
                 # found by seq belongs to the row its metadata came from; a row deleted in
@@ -617,7 +646,8 @@ class SqliteBlobStore:
             self._on_expired()
 
     async def check_ready(self) -> None:
-        """A trivial query on the event loop's connection and on the writer thread."""
+        """A trivial query on the event loop's connection and on the writer thread; after a
+        failed write, a real write (see :meth:`_probe_write`)."""
         try:
             self._open()
             if self._writer_task is None or self._writer_task.done():
@@ -631,6 +661,36 @@ class SqliteBlobStore:
             )
         except (sqlite3.Error, RuntimeError) as exc:
             raise StorageUnavailable("database is not reachable") from exc
+        if self._write_failed:
+            try:
+                await loop.run_in_executor(self._write_exec, self._probe_write)
+            except sqlite3.Error as exc:
+                raise StorageUnavailable("database cannot write") from exc
+            self._write_failed = False
+
+    def _probe_write(self) -> None:
+        """Writer thread: commit (then drop) a 1 MiB row, the default largest upload. A tiny
+        probe would pass on a full disk, in WAL space left over by the failed transaction,
+        while uploads still fail."""
+        db = self._writer
+        assert db is not None
+        for statements in (
+            (
+                "CREATE TABLE IF NOT EXISTS readiness_probe "
+                "(id INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+                "INSERT OR REPLACE INTO readiness_probe VALUES (1, zeroblob(1048576))",
+            ),
+            ("DELETE FROM readiness_probe",),
+        ):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in statements:
+                    db.execute(sql)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""

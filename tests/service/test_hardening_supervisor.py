@@ -1,0 +1,115 @@
+"""Issue 12, the ``--workers N`` supervisor, with real processes and SIGKILL: a dead worker is
+restarted, the supervisor exits non-zero once it gives up, and workers die with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from .support import ServiceProcess
+
+DEADLINE_S = 45.0
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    with contextlib.suppress(FileNotFoundError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            found |= {int(p) for p in text.split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url + "/healthz", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _wait_for(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _workers(svc: ServiceProcess, count: int) -> set[int]:
+    assert svc.proc is not None
+    _wait_for(lambda: len(_children(svc.proc.pid)) == count, f"{count} workers")  # type: ignore[union-attr]
+    return _children(svc.proc.pid)
+
+
+def test_a_killed_worker_is_restarted(service_factory: Callable[..., ServiceProcess]) -> None:
+    svc = service_factory("--workers", "2", "--no-access-log", "--no-rate-limits-enabled")
+    assert svc.proc is not None
+    before = _workers(svc, 2)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(
+        lambda: len(_children(svc.proc.pid)) == 2 and victim not in _children(svc.proc.pid),  # type: ignore[union-attr]
+        "a replacement worker",
+    )
+    assert svc.proc.poll() is None  # the supervisor is still running
+    for _ in range(20):
+        _wait_for(lambda: _healthy(svc.base_url), "health after the restart")
+    assert "worker exited" in svc.log_text()
+
+
+def test_the_supervisor_gives_up_with_a_non_zero_status(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    svc = service_factory("--workers", "2", "--worker-max-restarts", "1", "--no-access-log")
+    assert svc.proc is not None
+    first = _workers(svc, 2)
+    os.kill(min(first), signal.SIGKILL)  # one restart allowed
+    _wait_for(lambda: _children(svc.proc.pid) - first != set(), "the first restart")  # type: ignore[union-attr]
+    second = _workers(svc, 2)
+    os.kill(max(second - first), signal.SIGKILL)  # the second death exhausts the budget
+    code = svc.proc.wait(timeout=DEADLINE_S)
+    assert code != 0
+    for pid in first | second:
+        _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
+    assert "giving up" in svc.log_text()
+
+
+def test_workers_die_with_a_killed_supervisor(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    svc = service_factory("--workers", "2", "--no-access-log")
+    assert svc.proc is not None
+    workers = _workers(svc, 2)
+    svc.kill9()
+    for pid in workers:
+        _wait_for(lambda pid=pid: not _alive(pid), f"orphaned worker {pid} still running")  # type: ignore[misc]
+    _wait_for(lambda: not _healthy(svc.base_url), "the port still answers")
+    # A restart runs exactly the configured number of workers again.
+    svc.start()
+    assert len(_workers(svc, 2)) == 2
+
+
+def test_sigterm_stops_everything_with_status_zero(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    svc = service_factory("--workers", "2", "--no-access-log")
+    assert svc.proc is not None
+    workers = _workers(svc, 2)
+    svc.proc.send_signal(signal.SIGTERM)
+    assert svc.proc.wait(timeout=DEADLINE_S) == 0
+    for pid in workers:
+        _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
