@@ -18,8 +18,8 @@ bumps the in-memory bucket a notification names (``*`` = all, after a GC pass); 
 commits bump locally before :meth:`PostgresBlobStore.admit` returns. While the listener is
 down every call returns a fresh negative value, so caches miss rather than serve stale data.
 
-GC deletes in short chunks (``FOR UPDATE SKIP LOCKED``, about 20 ms each, resting as long
-between them): several processes collect at once without waiting on each other or on
+GC deletes in chunks of ``gc_chunk`` rows, each its own short transaction (``FOR UPDATE
+SKIP LOCKED``): several processes collect at once without waiting on each other or on
 uploads; an idle slot is only deleted when its advisory lock is free
 (``pg_try_advisory_xact_lock``), so GC never races an admission on that slot.
 """
@@ -52,7 +52,6 @@ from .markers import ChangeMarkers
 from .pg_migrations import migrate
 
 CHANNEL = "invitekit_slots"
-_GC_TARGET_S = 0.02  # one GC chunk should take about this long
 ALL_BUCKETS = "*"
 _ZERO = r"'\x0000000000000000'::bytea"
 _LIVE = f"(b.expires_at_ns = {_ZERO} OR b.expires_at_ns > $3)"
@@ -210,7 +209,6 @@ class PostgresBlobStore:
         self.pool_min = min(pool_min, pool_max)
         self.pool_max = pool_max
         self.gc_chunk = gc_chunk
-        self._gc_limit = min(256, gc_chunk)
         self.command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
@@ -427,26 +425,14 @@ class PostgresBlobStore:
         return GcReport(expired_blobs=expired, idle_slots=idle)
 
     async def _sweep(self, pool: asyncpg.Pool, sql: str, bound: Any) -> int:
-        """Run a chunked delete until a chunk comes back short; each chunk commits alone.
-
-        Chunks are sized to take about :data:`_GC_TARGET_S`, and the sweep rests as long as
-        each chunk took: every commit waits for the WAL written before it, so a sweep that
-        never paused would put its WAL in front of every upload's commit.
-        """
+        """Run a chunked delete until a chunk comes back short; each chunk commits alone."""
         total = 0
         while True:
-            limit = self._gc_limit
-            started = time.perf_counter()
-            removed = int(await pool.fetchval(sql, bound, limit))
-            took = time.perf_counter() - started
+            removed = int(await pool.fetchval(sql, bound, self.gc_chunk))
             total += removed
-            if removed < limit:
+            if removed < self.gc_chunk:
                 return total
-            if took < _GC_TARGET_S / 2:
-                self._gc_limit = min(limit * 2, self.gc_chunk)
-            elif took > _GC_TARGET_S * 2:
-                self._gc_limit = max(limit // 2, 16)
-            await asyncio.sleep(took)
+            await asyncio.sleep(0)
 
     # --- reads -------------------------------------------------------------------------
 
