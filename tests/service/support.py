@@ -219,6 +219,7 @@ class ServiceProcess:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    prefix: list[str] = field(default_factory=list)  # e.g. ["prlimit", "--nofile=512:512"]
 
     @property
     def base_url(self) -> str:
@@ -229,6 +230,7 @@ class ServiceProcess:
             self.port = free_port()
         self.log_path = self.workdir / f"service-{self.port}-{time.monotonic_ns()}.log"
         cmd = [
+            *self.prefix,
             *service_command(),
             "--host",
             "127.0.0.1",

@@ -1,0 +1,189 @@
+"""Full disk and a read-only database, for real: the service's database lives on a small
+tmpfs the test mounts (root, as on CI), which the test fills to the last byte with a filler
+file, or remounts read-only. Writes must get clean 503 problems (never a 500), reads of
+what was acknowledged keep working, readiness reports the database that cannot write,
+nothing acknowledged is lost (``integrity_check`` ok), and writes recover once space or
+write access returns.
+
+A read-only database is made by setting the immutable attribute (``chattr +i``) on the
+database files under the running service (a remount read-only is refused while the files
+are open for writing). The file-size limit (RLIMIT_FSIZE, set on the running service with
+prlimit) is a third way to make writes fail, and needs no root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from invitekit.blob import seal
+from invitekit.protocol import b64url
+
+from .harness import SqliteBackend, record_figures
+
+ROOT = os.geteuid() == 0
+TMPFS_BYTES = 6 << 20
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path) -> Iterator[Path]:
+    """A fresh tmpfs of TMPFS_BYTES at ``where`` (unmounted afterwards)."""
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(where)],
+                   check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(path: Path) -> int:
+    """Write a filler file until the filesystem is full; return its size."""
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                written += os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    return written
+
+
+def opened(n: int) -> tuple[str, bytes]:
+    slot = n.to_bytes(4, "big") + b"disk-test-slot"
+    body = seal(os.urandom(2048), bytes(32), epoch=n, group_state_hash=os.urandom(32)).to_bytes()
+    return f"/v1/slots/{b64url(slot)}/open", body
+
+
+async def upload(http: aiohttp.ClientSession, base: str, n: int) -> tuple[int, str, str, str]:
+    path, body = opened(n)
+    async with http.post(base + path + "/blobs", data=body) as r:
+        data = await r.json(content_type=None)
+        return r.status, r.content_type, path, data.get("sha256", data.get("type", ""))
+
+
+async def ready(http: aiohttp.ClientSession, base: str) -> int:
+    async with http.get(base + "/readyz") as r:
+        return r.status
+
+
+async def exercise(make_service, db_dir: Path, break_it, repair) -> dict:  # type: ignore[no-untyped-def]
+    """Upload until (and past) ``break_it``; check 503s, reads, readiness; ``repair``; check
+    recovery and that every acknowledged upload is still there."""
+    backend = SqliteBackend()
+    db_dir.mkdir(parents=True, exist_ok=True)
+    svc = make_service("--no-access-log", "--no-rate-limits-enabled",
+                       database_url=backend.database_url(db_dir))
+    acked: list[tuple[str, str]] = []
+    refused: dict[int, int] = {}
+    async with aiohttp.ClientSession() as http:
+        base = svc.base_url
+        for n in range(1, 21):
+            status, _, path, sha = await upload(http, base, n)
+            assert status == 201, status
+            acked.append((path, sha))
+        await break_it(svc)
+        broken_ready = await ready(http, base)
+        in_a_row = 0
+        for n in range(21, 400):  # until ten refusals in a row (space or writes are gone)
+            status, ctype, path, sha = await upload(http, base, n)
+            assert status in (201, 503), (status, sha)
+            if status == 201:
+                acked.append((path, sha))
+                in_a_row = 0
+                continue
+            assert ctype == "application/problem+json"
+            refused[status] = refused.get(status, 0) + 1
+            in_a_row += 1
+            if in_a_row == 10:
+                break
+        assert refused.get(503, 0) > 0, "the broken database never refused a write"
+        for path, sha in acked:  # reads keep working
+            async with http.get(base + path + "/blobs/" + sha) as r:
+                assert r.status == 200, (r.status, path)
+        assert broken_ready == 503 or await ready(http, base) == 503
+        await repair(svc)
+        for n in range(400, 405):
+            status, _, path, sha = await upload(http, base, n)
+            assert status == 201, (status, sha)
+            acked.append((path, sha))
+        assert await ready(http, base) == 200
+    svc.stop()
+    backend.integrity_check(backend.database_url(db_dir))
+    svc.start()
+    async with aiohttp.ClientSession() as http:
+        for path, sha in acked:
+            async with http.head(svc.base_url + path + "/blobs/" + sha) as r:
+                assert r.status == 200, (path, sha)
+    return {"acknowledged": len(acked), "refused_503": refused.get(503, 0), "lost": 0}
+
+
+@pytest.mark.skipif(not ROOT, reason="mounting a tmpfs needs root (CI runs as root)")
+async def test_full_disk_gives_503_and_recovers(make_service, tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs") as fs:
+        filler = fs / "filler"
+
+        async def break_it(svc) -> None:  # type: ignore[no-untyped-def]
+            fill(filler)
+
+        async def repair(svc) -> None:  # type: ignore[no-untyped-def]
+            filler.unlink()
+
+        figures = await exercise(make_service, fs / "db", break_it, repair)
+    record_figures("disk-full", figures)
+
+
+def database_files(svc) -> list[Path]:  # type: ignore[no-untyped-def]
+    db = Path(svc.database_url.removeprefix("sqlite:///"))
+    return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+
+
+@pytest.mark.skipif(not ROOT, reason="the immutable attribute needs root (CI runs as root)")
+async def test_read_only_database_gives_503_and_recovers(make_service, tmp_path: Path) -> None:
+    """The database files become immutable (chattr +i) under the running service: every
+    write through its open descriptors fails, as on a filesystem gone read-only."""
+    locked: list[Path] = []
+
+    async def break_it(svc) -> None:  # type: ignore[no-untyped-def]
+        # the database and its WAL; the -shm index is memory-mapped shared state, which
+        # SQLite keeps writable even for read-only databases
+        for path in database_files(svc):
+            if path.name.endswith("-shm"):
+                continue
+            subprocess.run(["chattr", "+i", str(path)], check=True)
+            locked.append(path)
+
+    async def repair(svc) -> None:  # type: ignore[no-untyped-def]
+        for path in locked:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        locked.clear()
+
+    try:
+        figures = await exercise(make_service, tmp_path / "db", break_it, repair)
+    finally:
+        for path in locked:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+    record_figures("disk-read-only", figures)
+
+
+async def test_file_size_limit_gives_503_and_recovers(make_service, tmp_path: Path) -> None:
+    """The unprivileged stand-in: the running service may not grow any file (prlimit)."""
+    import resource
+
+    async def break_it(svc) -> None:  # type: ignore[no-untyped-def]
+        size = max(p.stat().st_size for p in database_files(svc))
+        resource.prlimit(svc.pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+
+    async def repair(svc) -> None:  # type: ignore[no-untyped-def]
+        resource.prlimit(svc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    figures = await exercise(make_service, tmp_path / "db", break_it, repair)
+    record_figures("disk-fsize", figures)
