@@ -669,7 +669,7 @@ class SqliteBlobStore:
             self._write_failed = False
 
     def _probe_write(self) -> None:
-        """Writer thread: commit (then drop) a 1 MiB row, the default largest upload. A tiny
+        """Writer thread: commit (then drop) a 1 MiB row, the size of a large upload. A tiny
         probe would pass on a full disk, in WAL space left over by the failed transaction,
         while uploads still fail."""
         db = self._writer
