@@ -5,7 +5,8 @@
 temporary directory and starts the server on a free 127.0.0.1 port and a Unix socket in that
 directory, with trust authentication for the one role ``invitekit``. As root (CI) the server
 runs as the unprivileged ``postgres`` user, because initdb refuses root. ``stop()`` stops the
-server and deletes the directory.
+server and deletes the directory; if the process that started it dies first (a killed test
+session), a small watchdog process does the same.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +25,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = "invitekit"
+
+# Stops the server if the process that started it dies without calling stop() (a killed
+# test session must not leave a server running): polls the owner once a second.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+owner, root, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while os.path.exists(root):
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        subprocess.run(stop, capture_output=True, timeout=120, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        break
+    time.sleep(1)
+"""
 
 
 def _free_port() -> int:
@@ -93,6 +110,13 @@ class LocalPostgres:
         server = cls(bindir, root, _free_port(), conf, run_as)
         server._initdb()
         server._start()
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(root),
+             *server._cmd("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
         return server
 
     def _cmd(self, tool: str, *args: str) -> list[str]:
