@@ -71,8 +71,10 @@ from .qr import qr_for_link, render_png, render_svg
 from .refresh import (
     Backoff,
     RefreshMachine,
+    RefreshMetrics,
     RefreshReport,
     RefreshRole,
+    RefreshStatus,
     SkipReason,
     TargetAction,
 )
@@ -112,8 +114,10 @@ __all__ = [
     "PrecommitCode",
     "ReadyToCommit",
     "RefreshMachine",
+    "RefreshMetrics",
     "RefreshReport",
     "RefreshRole",
+    "RefreshStatus",
     "RejectedAfterForks",
     "SkipReason",
     "TargetAction",

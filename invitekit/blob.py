@@ -36,7 +36,7 @@ from .payload import validate_symmetric_key
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as pb
 from .sources import RandomBytes, os_random_bytes
-from .wire import Dialect
+from .wire import Dialect, Reading
 
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
@@ -160,12 +160,17 @@ class ParsedBlob:
 
 
 def parse_blob(
-    data: bytes, *, digest_length: int | None = None, max_bytes: int | None = None
+    data: bytes,
+    *,
+    digest_length: int | None = None,
+    max_bytes: int | None = None,
+    reading: Reading = Reading.DUAL,
 ) -> ParsedBlob:
     """Decode a blob in either dialect; checks version, nonce, digest, ciphertext length.
 
     ``digest_length`` pins the group's hash length when known; otherwise any RFC 9420 hash
-    length (32/48/64) is accepted. ``max_bytes`` bounds the input.
+    length (32/48/64) is accepted. ``max_bytes`` bounds the input. ``reading=TYPED_ONLY``
+    reads the typed dialect only (see :mod:`invitekit.wire`).
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise MalformedMessage(f"blob larger than {max_bytes} bytes")
@@ -176,7 +181,7 @@ def parse_blob(
     if len(v1.nonce) != NONCE_LENGTH:
         raise InvalidNonceLength(f"nonce must be {NONCE_LENGTH} bytes, got {len(v1.nonce)}")
     digest = v1.group_state_hash
-    dialect = wire.digest_field_dialect(digest)
+    dialect = wire.digest_field_dialect(digest, reading)
     if dialect is Dialect.TYPED and digest:
         # Field 4 is the only one whose type differs between dialects: read it as a message.
         try:

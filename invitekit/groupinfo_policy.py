@@ -7,8 +7,13 @@ GroupContext's ``app_data_dictionary``. Rules, in order:
   dictionary lacks the component — the default policy (external commits off);
 * only a GroupInfo with no dictionary at all (a non-XMTP group) is handed to the caller's
   :data:`PolicyProvider`;
-* otherwise no policy is known (:attr:`PolicySource.NONE`) and the pre-commit check
-  cannot run.
+* otherwise no policy is known (:attr:`PolicySource.NONE`): external commits are off by
+  default, so the join machine refuses the join (``no-policy``) — a policy must come from
+  the GroupInfo or from the caller, never be assumed.
+
+``max_uses`` tags (:func:`group_membership_tags`): the caller's :data:`MembershipTags`
+when given, else the GroupInfo's own GROUP_MEMBERSHIP component (XMTP groups); ``None``
+when neither can be read, so the count is reported as not run rather than as 0.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from .mls import GroupInfoView
 from .mls.appdata import component
 from .mls.schema import AppDataDictionary
 from .policy import COMPONENT_ID, ExternalCommitPolicy, ParsedPolicy, parse_policy_entry
+from .xmtp_components import GROUP_MEMBERSHIP, ComponentError, decode_entry, decode_membership
 
 #: Supplies the EXTERNAL_COMMIT_POLICY for a GroupInfo that carries no app_data_dictionary.
 PolicyProvider = Callable[[GroupInfoView], ExternalCommitPolicy | None]
@@ -64,11 +70,32 @@ def read_policy(view: GroupInfoView, provider: PolicyProvider | None = None) -> 
     return PolicyRead(None, PolicySource.NONE)
 
 
+def group_membership_tags(
+    view: GroupInfoView, reader: MembershipTags | None = None
+) -> tuple[bytes | None, ...] | None:
+    """Every member's ``admitted_via_external_group_id`` (None per untagged member), read
+    by ``reader`` or from the GroupInfo's GROUP_MEMBERSHIP; ``None``: they cannot be read
+    (no reader and no component, or a malformed one — validators would reject anyway)."""
+    if reader is not None:
+        return tuple(reader(view))
+    data = component(view.app_data, GROUP_MEMBERSHIP)
+    if data is None:
+        return None
+    try:
+        return tuple(
+            decode_entry(value).admitted_via or None
+            for value in decode_membership(data).values()
+        )
+    except ComponentError:
+        return None
+
+
 __all__ = [
     "MembershipTags",
     "PolicyProvider",
     "PolicyRead",
     "PolicySource",
     "external_commit_policy",
+    "group_membership_tags",
     "read_policy",
 ]

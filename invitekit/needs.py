@@ -23,7 +23,7 @@ from .errors import FlowStateError
 from .pointer import OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
 from .protocol import SlotKind
-from .selection import Candidate, Survivor
+from .selection import DEFAULT_MAX_BLOB_BYTES, Candidate, Survivor
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -42,10 +42,20 @@ class Phase(enum.StrEnum):
 
 
 class UploadOutcome(Protocol):
-    """What a driver reports per upload (the client's ``UploadResult`` satisfies it)."""
+    """What a driver reports per upload (the client's ``UploadResult`` satisfies it).
+
+    ``outcome`` is the service's admission outcome or, for a failure, its problem code
+    (``stale``, ``fork`` …) or the client error code.
+    """
 
     @property
     def service(self) -> str: ...
+
+    @property
+    def kind(self) -> SlotKind: ...
+
+    @property
+    def outcome(self) -> str: ...
 
     @property
     def ok(self) -> bool: ...
@@ -161,6 +171,8 @@ class FetchCandidates(Need[CandidatesFetched]):
     symmetric_key: bytes = field(repr=False)
     kinds: tuple[SlotKind, ...]
     max_candidates: int
+    #: Per-blob bound; the driver sizes each listing read from it and ``max_candidates``.
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .pointer import (
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as pb
 from .sources import RandomBytes, os_random_bytes
-from .wire import Dialect
+from .wire import Dialect, Reading
 
 MIN_EXTERNAL_GROUP_ID = 4
 DEFAULT_EXTERNAL_GROUP_ID = 16
@@ -105,8 +105,9 @@ class ParsedPayload:
     dialect: Dialect
 
 
-def parse_payload(data: bytes) -> ParsedPayload:
-    """Parse either dialect, fail closed on anything invalid (typed errors, see module doc)."""
+def parse_payload(data: bytes, *, reading: Reading = Reading.DUAL) -> ParsedPayload:
+    """Parse either dialect (``reading=TYPED_ONLY``: the typed one only), fail closed on
+    anything invalid (typed errors, see module doc)."""
     if len(data) > MAX_PAYLOAD_BYTES:
         raise MalformedMessage(f"invite payload larger than {MAX_PAYLOAD_BYTES} bytes")
     # The legacy schema reads both dialects (typed submessages are length-delimited bytes),
@@ -116,7 +117,7 @@ def parse_payload(data: bytes) -> ParsedPayload:
         raise UnsupportedVersion("invite payload version is not one this reader supports")
     if not raw.v1.symmetric_key:
         raise MissingSymmetricKey("invite payload carries no symmetric key")
-    dialect = wire.key_field_dialect(raw.v1.symmetric_key)
+    dialect = wire.key_field_dialect(raw.v1.symmetric_key, reading)
     if dialect is Dialect.LEGACY:
         pointer = pointer_from_legacy(raw.v1.service_pointer) if raw.v1.service_pointer else None
         payload = InvitePayload(raw.v1.external_group_id, raw.v1.symmetric_key, pointer)

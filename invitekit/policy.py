@@ -44,7 +44,7 @@ from .proto import external_commit_policy_pb2 as pb
 from .proto import external_invite_legacy_pb2 as legacy_pb
 from .proto import external_invite_pb2 as invite_pb
 from .sources import RandomBytes, os_random_bytes
-from .wire import Dialect
+from .wire import Dialect, Reading
 
 #: The AppData ComponentId of EXTERNAL_COMMIT_POLICY.
 COMPONENT_ID = 0x800C
@@ -154,15 +154,16 @@ class ParsedPolicy:
     recognized: bool = True
 
 
-def parse_policy_entry(data: bytes) -> ParsedPolicy:
-    """Decode ExternalCommitPolicyEntry bytes in either dialect and validate the lifecycle."""
+def parse_policy_entry(data: bytes, *, reading: Reading = Reading.DUAL) -> ParsedPolicy:
+    """Decode ExternalCommitPolicyEntry bytes in either dialect (``reading=TYPED_ONLY``:
+    the typed one only) and validate the lifecycle."""
     if len(data) > MAX_POLICY_BYTES:
         raise MalformedMessage(f"policy entry larger than {MAX_POLICY_BYTES} bytes")
     raw = wire.decode(legacy_pb.ExternalCommitPolicyEntry, data, what="policy entry")
     if raw.WhichOneof("version") != "v1":
         # Unknown variant: the XIP's rule is "treat as default (all fields zero)".
         return ParsedPolicy(ExternalCommitPolicy(), Dialect.TYPED, recognized=False)
-    if len(raw.v1.symmetric_key) == wire.KEY_LENGTH:
+    if wire.key_field_dialect(raw.v1.symmetric_key, reading) is Dialect.LEGACY:
         if wire.has_unknown_fields(raw.v1):
             raise MalformedMessage("legacy policy carries fields the legacy layout lacks")
         legacy = raw.v1

@@ -480,11 +480,16 @@ class BlobRecord:
     expires_at_ns: int | None = None
     #: The body's SHA-256 when the writer already knows it (computed otherwise).
     sha256: bytes | None = field(default=None, compare=False)
+    #: Rank by arrival among the listed items, 0 = the most recent upload (invitekit
+    #: services send it; a client that keeps fewer items than listed keeps the newest).
+    arrival: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The listing item object."""
+        """The listing item object (``arrival`` only when known)."""
         sha256 = self.sha256 if self.sha256 is not None else hashlib.sha256(self.body).digest()
+        extra: dict[str, Any] = {} if self.arrival is None else {"arrival": self.arrival}
         return {
+            **extra,
             "sha256": sha256.hex(),
             "epoch": self.epoch,
             "group_state_hash": None
@@ -511,6 +516,7 @@ class BlobRecord:
             epoch=_optional_int_field(obj, "epoch", where),
             group_state_hash=_optional_bytes_field(obj, "group_state_hash", where),
             expires_at_ns=_optional_int_field(obj, "expires_at_ns", where),
+            arrival=_optional_int_field(obj, "arrival", where),
         )
 
 

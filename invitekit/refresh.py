@@ -18,6 +18,16 @@ Targets: the caller's first services (a joiner's scanned slot), then every refre
 pointer; opaque pointers are resolved through the driver, and those nobody can resolve are
 reported as :attr:`SkipReason.NO_RESOLVER`, never fatal.
 
+Slot kinds: every role writes (and checks) the open slot *and* the keyed lane by default
+(:data:`BOTH_KINDS`). The open slot is the XIP's robust path; the lane is a fast path that
+any invite holder can wedge by pushing its head past the group's real epoch. A lane that
+refuses the member's own current state as ``stale`` or ``fork`` — or, in a deep check,
+advertises an epoch above it — is :attr:`TargetAction.LANE_WEDGED` (:func:`lane_wedged`),
+counted by :class:`RefreshMetrics`; with the open slot written too, that costs speed only.
+
+A pass that left the member's state nowhere (:attr:`RefreshStatus.NOTHING_STORED`) is a
+failure, never "done": see :attr:`RefreshReport.status`.
+
 Invariants: every role needs an active invite (:func:`invitekit.policy.active_invite`);
 every blob a member uploads is sealed from that member's *own* GroupInfo (never a peer's
 ciphertext), under the policy's key, with the policy's effective expiry, at most once per
@@ -31,8 +41,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blob import EncryptedBlob
-from .errors import InvalidSetting
+from .blob import EncryptedBlob, parse_blob
+from .errors import InvalidSetting, InviteKitError
 from .mls import DEFAULT_OPTIONS, ParseOptions, VerifyLevel, parse_group_info
 from .needs import (
     CheckExists,
@@ -62,6 +72,10 @@ from .sources import RandomBytes, RandomUnit, jitter_unit, os_random_bytes
 
 #: Candidates a deep check validates per (service, kind).
 DEEP_CHECK_MAX_CANDIDATES = 64
+#: The slot kinds every role writes and checks unless told otherwise.
+BOTH_KINDS: tuple[SlotKind, ...] = (SlotKind.LANE, SlotKind.OPEN)
+#: Lane refusals of the member's own current state: the head is not a state it can reach.
+_WEDGE_REFUSALS = frozenset({"stale", "fork"})
 
 
 class RefreshRole(enum.StrEnum):
@@ -77,10 +91,19 @@ class TargetAction(enum.StrEnum):
 
     UPLOADED = "uploaded"  # own blob uploaded and accepted everywhere it went
     STAND_DOWN = "stand-down"  # backstop: the member's pair is already present
-    HEALTHY = "healthy"  # deep check: a valid blob at the member's pair is retained
-    REUPLOADED = "reuploaded"  # deep check: none was; own blob uploaded
+    HEALTHY = "healthy"  # deep check: a copy at the member's pair opened and verified
+    REUPLOADED = "reuploaded"  # deep check: none did; own blob uploaded and accepted
+    LANE_WEDGED = "lane-wedged"  # the lane's head is not a state the member can reach
     ERROR = "error"  # the service could not be asked, or refused (``error``, ``uploads``)
     SKIPPED = "skipped"  # not attempted (see ``skipped``)
+
+
+class RefreshStatus(enum.StrEnum):
+    """The verdict of a whole pass (:attr:`RefreshReport.status`)."""
+
+    OK = "ok"  # every attempted target holds the member's state
+    DEGRADED = "degraded"  # some target holds it; another failed or has a wedged lane
+    NOTHING_STORED = "nothing-stored"  # no target holds it: a failure
 
 
 class SkipReason(enum.StrEnum):
@@ -204,12 +227,37 @@ class Backoff:
 
 @dataclass(frozen=True)
 class DeepCheck:
-    """Deep-check result: whether a valid candidate at the member's pair is retained."""
+    """Deep-check result: whether a valid candidate at the member's pair is retained.
+
+    ``highest_claimed_epoch``: the highest epoch any candidate *advertises* (None: no
+    readable candidate) — above the member's own epoch, a lane's head is out of reach.
+    """
 
     action: DeepAction
     valid_at_current: bool
     newest_valid_epoch: int | None
     discarded: tuple[Discarded, ...]
+    highest_claimed_epoch: int | None = None
+
+
+def lane_wedged(result: UploadOutcome) -> bool:
+    """True when a lane refused the member's own current state as ``stale`` or ``fork``.
+
+    The member uploads the state it holds now, so the lane head is either ahead of it or a
+    different state at its epoch: junk, forged metadata, or a fork no member produced.
+    """
+    return result.kind is SlotKind.LANE and not result.ok and result.outcome in _WEDGE_REFUSALS
+
+
+def claimed_epochs(candidates: Sequence[Candidate]) -> list[int]:
+    """The epochs candidates advertise (unreadable envelopes skipped)."""
+    out: list[int] = []
+    for candidate in candidates:
+        try:
+            out.append(parse_blob(candidate.raw).blob.epoch)
+        except InviteKitError:
+            continue
+    return out
 
 
 def deep_check_decision(
@@ -241,7 +289,10 @@ def deep_check_decision(
             break
         selection.abandon()
     action = DeepAction.HEALTHY if found else DeepAction.REUPLOAD
-    return DeepCheck(action, found, newest, tuple(selection.discarded))
+    claimed = claimed_epochs(candidates)
+    return DeepCheck(
+        action, found, newest, tuple(selection.discarded), max(claimed) if claimed else None
+    )
 
 
 # --- reports ---------------------------------------------------------------------------
@@ -252,7 +303,8 @@ class TargetReport:
     """One refresh target (a service base URL, or a skipped pointer) after a pass.
 
     ``kind`` is the slot kind the action concerns (None when it covers every kind);
-    ``error`` a client error code; ``skipped`` why nothing was attempted.
+    ``error`` a client error code; ``skipped`` why nothing was attempted; ``verified``:
+    the deep check opened and verified a retained copy at the member's pair.
     """
 
     service: str
@@ -261,6 +313,17 @@ class TargetReport:
     uploads: tuple[UploadOutcome, ...] = ()
     error: str | None = None
     skipped: SkipReason | None = None
+    verified: bool = False
+
+    @property
+    def stored(self) -> bool:
+        """True when at least one upload to this target was accepted."""
+        return any(u.ok for u in self.uploads)
+
+    @property
+    def holds(self) -> bool:
+        """True when this target holds the member's state after the pass."""
+        return self.stored or self.verified or self.action is TargetAction.STAND_DOWN
 
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -271,6 +334,7 @@ class TargetReport:
             "uploads": [u.to_json() for u in self.uploads],
             "error": self.error,
             "skipped": str(self.skipped) if self.skipped else None,
+            "verified": self.verified,
         }
 
 
@@ -292,13 +356,58 @@ class RefreshReport:
         """How many uploads succeeded (created, idempotent or coalesced)."""
         return sum(1 for u in self.uploads if u.ok)
 
+    @property
+    def lane_wedged(self) -> tuple[str, ...]:
+        """The services whose lane is wedged (see :func:`lane_wedged`)."""
+        return tuple(t.service for t in self.targets if t.action is TargetAction.LANE_WEDGED)
+
+    @property
+    def status(self) -> RefreshStatus:
+        """NOTHING_STORED unless some target holds the member's state (skipped targets
+        do not count); DEGRADED when another failed or a lane is wedged; else OK."""
+        attempted = [t for t in self.targets if t.action is not TargetAction.SKIPPED]
+        if not any(t.holds for t in attempted):
+            return RefreshStatus.NOTHING_STORED
+        if any(not t.holds or t.action is TargetAction.LANE_WEDGED for t in attempted):
+            return RefreshStatus.DEGRADED
+        return RefreshStatus.OK
+
+    @property
+    def ok(self) -> bool:
+        """False when the pass left the member's state nowhere (a failure)."""
+        return self.status is not RefreshStatus.NOTHING_STORED
+
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {
             "role": str(self.role),
             "epoch": self.epoch,
+            "status": str(self.status),
+            "lane_wedged": list(self.lane_wedged),
             "targets": [t.to_json() for t in self.targets],
         }
+
+
+@dataclass
+class RefreshMetrics:
+    """Member-side counters over refresh passes (feed them to any metrics system).
+
+    ``passes[(role, status)]``, ``targets[(role, action, kind)]`` and ``lane_wedged``
+    (targets whose lane head was out of the member's reach).
+    """
+
+    passes: dict[tuple[str, str], int] = field(default_factory=dict)
+    targets: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    lane_wedged: int = 0
+
+    def observe(self, report: RefreshReport) -> None:
+        """Count one finished pass."""
+        key = (str(report.role), str(report.status))
+        self.passes[key] = self.passes.get(key, 0) + 1
+        for target in report.targets:
+            tkey = (str(report.role), str(target.action), str(target.kind or "all"))
+            self.targets[tkey] = self.targets.get(tkey, 0) + 1
+        self.lane_wedged += len(report.lane_wedged)
 
 
 # --- the machine -----------------------------------------------------------------------
@@ -380,7 +489,7 @@ class RefreshMachine(Machine[RefreshReport]):
         now_ns: int,
         *,
         first_services: Sequence[str] = (),
-        kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
+        kinds: tuple[SlotKind, ...] = BOTH_KINDS,
         backoff: Backoff = Backoff(),
         level: VerifyLevel = VerifyLevel.TREE,
         random_unit: RandomUnit = jitter_unit,
@@ -414,11 +523,21 @@ def _committer(
 
 
 def _uploaded(
-    url: str, kind: SlotKind | None, results: tuple[UploadOutcome, ...]
+    url: str,
+    kind: SlotKind | None,
+    results: tuple[UploadOutcome, ...],
+    done: TargetAction = TargetAction.UPLOADED,
 ) -> TargetReport:
-    """UPLOADED when every upload to ``url`` was accepted, else ERROR (see the uploads)."""
-    ok = bool(results) and all(r.ok for r in results)
-    return TargetReport(url, TargetAction.UPLOADED if ok else TargetAction.ERROR, kind, results)
+    """``done`` when every upload to ``url`` was accepted; LANE_WEDGED when the only
+    refusals are a lane's stale/fork (:func:`lane_wedged`); else ERROR (see the uploads)."""
+    failed = [r for r in results if not r.ok]
+    if results and not failed:
+        action = done
+    elif failed and all(lane_wedged(r) for r in failed):
+        action = TargetAction.LANE_WEDGED
+    else:
+        action = TargetAction.ERROR
+    return TargetReport(url, action, kind, results)
 
 
 def _query_failed(url: str, kind: SlotKind, code: str = "") -> TargetReport:
@@ -486,11 +605,14 @@ def _deep_check(
             verdict = deep_check_decision(
                 fetched.candidates, invite.policy, state, now_ns, level=level
             )
+            ahead = (verdict.highest_claimed_epoch or 0) > state.epoch
             if verdict.action is DeepAction.HEALTHY:
-                reports.append(TargetReport(url, TargetAction.HEALTHY, kind))
+                wedged = kind is SlotKind.LANE and ahead
+                action = TargetAction.LANE_WEDGED if wedged else TargetAction.HEALTHY
+                reports.append(TargetReport(url, action, kind, verified=True))
                 continue
             results = yield from _upload(invite, (url,), (kind,), own.body)
-            reports.append(TargetReport(url, TargetAction.REUPLOADED, kind, results))
+            reports.append(_uploaded(url, kind, results, TargetAction.REUPLOADED))
     return RefreshReport(RefreshRole.DEEP_CHECK, state.epoch, (*reports, *skipped))
 
 
@@ -500,7 +622,7 @@ def committer_steps(
     epoch_started_at_ns: int,
     *,
     first_services: Sequence[str] = (),
-    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
+    kinds: tuple[SlotKind, ...] = BOTH_KINDS,
     random_bytes: RandomBytes = os_random_bytes,
 ) -> Steps[RefreshReport]:
     """The committer role as steps, for a machine that embeds it (join step 10)."""
@@ -510,6 +632,7 @@ def committer_steps(
 
 
 __all__ = [
+    "BOTH_KINDS",
     "DEEP_CHECK_MAX_CANDIDATES",
     "EXISTENCE_QUERY_FAILED",
     "Backoff",
@@ -518,14 +641,18 @@ __all__ = [
     "DeepCheck",
     "MemberState",
     "RefreshMachine",
+    "RefreshMetrics",
     "RefreshReport",
     "RefreshRole",
+    "RefreshStatus",
     "SkipReason",
     "TargetAction",
     "TargetReport",
     "backstop_decision",
+    "claimed_epochs",
     "committer_steps",
     "deep_check_decision",
+    "lane_wedged",
     "member_state",
     "mint_blob",
     "refresh_targets",

@@ -39,10 +39,13 @@ from .mls.errors import MlsError
 from .payload import InvitePayload
 from .sealing import OpenedGroupInfo, open_and_verify
 
-#: Candidates processed per fetch (the XIP recommends at least the service's retention N).
-DEFAULT_MAX_CANDIDATES = 16
-#: Per-blob size bound: far above a 10,000-member GroupInfo, far below a phone's memory.
-DEFAULT_MAX_BLOB_BYTES = 8 * 1024 * 1024
+#: Candidates processed per fetch (the XIP recommends at least the service's retention N):
+#: the largest listing an invitekit service sends by default (``max_candidates``), so a
+#: forged-epoch flood smaller than the service's retention never hides a genuine blob.
+DEFAULT_MAX_CANDIDATES = 32
+#: Per-blob size bound: the service's default ``max_body_bytes`` (4 MiB), 2.9x the largest
+#: 1,000-member XMTP GroupInfo (X-Wing, 1.40 MB sealed).
+DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024
 
 
 # --- candidates ------------------------------------------------------------------------

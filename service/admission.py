@@ -5,14 +5,28 @@ A storage backend loads a :class:`SlotState` while holding the slot's write lock
 :func:`decide` and applies the returned :class:`Decision` in the same transaction. Because
 the rules live here and nowhere else, every backend admits exactly the same uploads.
 
-Keyed lane (total order): accept iff ``epoch > head.epoch``; equal epoch and equal
-``group_state_hash`` is idempotent while a live copy is retained; equal epoch with another
-hash is a fork; lower epoch is stale; ``epoch > head.epoch + K`` is an epoch jump. Keep the
-newest ``retention`` accepted uploads.
+Whole-blob identity (both kinds): an upload is "already stored" only when a retained
+entry is equal in all five blob fields (:func:`fields_key`); an upload that shares
+``(epoch, group_state_hash)`` with a retained entry but differs in any byte is its own
+entry. Metadata is uploader-asserted, so it never stands in for the bytes.
 
-Open slot (XIP-82 service contract): identical blobs (all five fields equal) coalesce;
-everything else is stored and the oldest arrivals beyond ``retention`` are evicted — never
-by epoch. Optional gate: ``epoch > max retained epoch + K`` is refused.
+Keyed lane (total order): ``epoch > head.epoch`` is stored and moves the head; equal epoch
+and equal ``group_state_hash`` is idempotent when a live byte-identical copy is retained and
+stored beside the others otherwise; equal epoch with another hash is a fork; lower epoch is
+stale. Keep the newest ``retention`` accepted uploads.
+
+Open slot (XIP-82 service contract): identical blobs coalesce; everything else is stored
+and the oldest arrivals beyond ``retention`` are evicted — never by epoch.
+
+No epoch-jump gate on either kind: on the open slot its reference epoch is whatever a
+keyless writer parks there (eight squatters at epoch 0 lock every genuine upload out), on a
+lane an invite holder steps past any bound K in K-sized steps while a group that advanced K
+epochs between two lane writes is locked out for good. It bounds nothing and can refuse
+genuine uploads, so it does not exist.
+
+Reads (:func:`read_window`): the most recent ``limit`` live entries *by arrival*, then
+ordered for the candidate set — a flood of forged high epochs never pushes an older genuine
+entry out of a read that has room for it.
 """
 
 from __future__ import annotations
@@ -20,7 +34,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from invitekit.blob import EncryptedBlob
 from invitekit.protocol import SlotKind
@@ -34,7 +50,6 @@ class Outcome(enum.StrEnum):
     COALESCED = "coalesced"
     STALE = "stale"
     FORK = "fork"
-    EPOCH_JUMP = "epoch-jump"
     EXPIRED = "expired"
 
     @property
@@ -156,16 +171,13 @@ class SlotState:
 
 @dataclass(frozen=True, slots=True)
 class AdmissionPolicy:
-    """Per-kind limits: how many uploads to retain and the optional epoch-jump gate K."""
+    """Per-kind limits: how many uploads to retain."""
 
     retention: int
-    max_epoch_jump: int | None
 
     def __post_init__(self) -> None:
         if self.retention < 1:
             raise ValueError("retention must be at least 1")
-        if self.max_epoch_jump is not None and self.max_epoch_jump < 0:
-            raise ValueError("max_epoch_jump must be non-negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,34 +219,38 @@ def decide(
     return _decide_open(state, upload, policy)
 
 
+def _byte_identical(state: SlotState, upload: Upload, now_ns: int) -> EntryMeta | None:
+    """The newest live retained entry equal to ``upload`` in all five fields, if any."""
+    found = [
+        e for e in state.entries if e.fields_key == upload.fields_key and e.is_live(now_ns)
+    ]
+    return found[-1] if found else None
+
+
 def _decide_lane(
     state: SlotState, upload: Upload, policy: AdmissionPolicy, now_ns: int
 ) -> Decision:
     head = state.head
-    new_head = Head(upload.epoch, upload.group_state_hash)
     if head is None or upload.epoch > head.epoch:
-        if (
-            head is not None
-            and policy.max_epoch_jump is not None
-            and upload.epoch - head.epoch > policy.max_epoch_jump
-        ):
-            return Decision(Outcome.EPOCH_JUMP, False, (), head)
         evict = _evictions(state.entries, policy.retention, 1)
-        return Decision(Outcome.CREATED, True, evict, new_head)
+        return Decision(
+            Outcome.CREATED, True, evict, Head(upload.epoch, upload.group_state_hash)
+        )
     if upload.epoch < head.epoch:
         return Decision(Outcome.STALE, False, (), head)
     if upload.group_state_hash != head.group_state_hash:
         return Decision(Outcome.FORK, False, (), head)
-    same = [
-        e
+    same = _byte_identical(state, upload, now_ns)
+    if same is not None:
+        return Decision(Outcome.IDEMPOTENT, False, (), head, existing=same)
+    # Same state, other bytes (a fresh seal, or junk stamped with a copied pair): stored as
+    # its own entry. Expired copies of the head's state make room first.
+    dead = {
+        e.seq
         for e in state.entries
-        if e.epoch == head.epoch and e.group_state_hash == head.group_state_hash
-    ]
-    live = [e for e in same if e.is_live(now_ns)]
-    if live:
-        return Decision(Outcome.IDEMPOTENT, False, (), head, existing=live[-1])
-    # The head's blob expired (or was collected): a fresh copy of the same state replaces it.
-    dead = {e.seq for e in same}
+        if not e.is_live(now_ns)
+        and (e.epoch, e.group_state_hash) == (head.epoch, head.group_state_hash)
+    }
     keep = tuple(e for e in state.entries if e.seq not in dead)
     evict = tuple(sorted(dead)) + _evictions(keep, policy.retention, 1)
     return Decision(Outcome.CREATED, True, evict, head)
@@ -244,9 +260,29 @@ def _decide_open(state: SlotState, upload: Upload, policy: AdmissionPolicy) -> D
     for entry in state.entries:
         if entry.fields_key == upload.fields_key:
             return Decision(Outcome.COALESCED, False, (), None, existing=entry)
-    if policy.max_epoch_jump is not None and state.entries:
-        highest = max(e.epoch for e in state.entries)
-        if upload.epoch > highest and upload.epoch - highest > policy.max_epoch_jump:
-            return Decision(Outcome.EPOCH_JUMP, False, (), None)
     evict = _evictions(state.entries, policy.retention, 1)
     return Decision(Outcome.CREATED, True, evict, None)
+
+
+def candidate_sort_key(meta: EntryMeta) -> tuple[int, bytes, int]:
+    """The candidate order: epoch desc, group_state_hash asc, arrival desc."""
+    return (-meta.epoch, meta.group_state_hash, -meta.seq)
+
+
+T = TypeVar("T")
+
+
+def read_window(items: Iterable[T], limit: int, meta: Callable[[T], EntryMeta]) -> list[T]:
+    """The ``limit`` most recent ``items`` by arrival, then in candidate order.
+
+    ``items`` are live entries (or records holding one, ``meta`` reads it). Cutting by
+    arrival first means claimed epochs never decide what a bounded read leaves out.
+    """
+    newest = sorted(items, key=lambda item: meta(item).seq, reverse=True)[: max(limit, 0)]
+    return sorted(newest, key=lambda item: candidate_sort_key(meta(item)))
+
+
+def arrival_ranks(metas: Iterable[EntryMeta]) -> dict[int, int]:
+    """``seq`` → rank by arrival among ``metas`` (0 = the most recent upload)."""
+    ordered = sorted((m.seq for m in metas), reverse=True)
+    return {seq: rank for rank, seq in enumerate(ordered)}

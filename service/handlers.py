@@ -42,13 +42,12 @@ from .problems import Problem
 from .requests import content_address, listing_limit, match_filter, slot_address
 from .state import STATE_KEY, ServiceState
 from .storage import StorageUnavailable
-from .wire import blob_headers, blob_record, head_ref, json_response
+from .wire import blob_headers, blob_records, head_ref, json_response
 
 IMMUTABLE_MAX_AGE = 31_536_000
 _REFUSED = {
     Outcome.STALE: ProblemCode.STALE,
     Outcome.FORK: ProblemCode.FORK,
-    Outcome.EPOCH_JUMP: ProblemCode.EPOCH_JUMP,
     Outcome.EXPIRED: ProblemCode.EXPIRED,
 }
 
@@ -143,9 +142,6 @@ class Handlers:
         head = head_ref(result.head)
         head_json = None if head is None else head.to_json()
         refused = _REFUSED.get(result.outcome)
-        if refused is ProblemCode.EPOCH_JUMP:
-            jump = state.policy(self.kind).max_epoch_jump
-            raise Problem(refused, f"epoch jump above {jump} refused", extra={"head": head_json})
         if refused is ProblemCode.EXPIRED:
             raise Problem(refused)
         if refused is not None:
@@ -210,7 +206,7 @@ class Handlers:
             kind=self.kind,
             slot_id=address.slot_id,
             lane_id=address.lane_id or None,
-            items=tuple(blob_record(item) for item in items),
+            items=blob_records(items),
         )
         state.count_fetch(self.kind, route, "200")
         state.metrics.bytes_out.inc(sum(item.meta.size for item in items))

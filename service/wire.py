@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from invitekit import protocol
 from invitekit.protocol import JSON_MEDIA_TYPE, BlobRecord, HeadRef, encode_json
 
-from .admission import Head
+from .admission import Head, arrival_ranks
 from .storage import StoredBlob
 
 
@@ -24,8 +26,8 @@ def blob_headers(blob: StoredBlob) -> dict[str, str]:
     )
 
 
-def blob_record(blob: StoredBlob) -> BlobRecord:
-    """A stored blob as a listing item."""
+def blob_record(blob: StoredBlob, arrival: int | None = None) -> BlobRecord:
+    """A stored blob as a listing item (``arrival``: its rank, 0 = most recent upload)."""
     meta = blob.meta
     return BlobRecord(
         body=blob.body or b"",
@@ -34,7 +36,14 @@ def blob_record(blob: StoredBlob) -> BlobRecord:
         group_state_hash=meta.group_state_hash,
         expires_at_ns=meta.expires_at_ns,
         sha256=meta.sha256,
+        arrival=arrival,
     )
+
+
+def blob_records(blobs: Sequence[StoredBlob]) -> tuple[BlobRecord, ...]:
+    """A listing's items, each with its arrival rank among them (clients cap by it)."""
+    ranks = arrival_ranks(b.meta for b in blobs)
+    return tuple(blob_record(b, ranks[b.meta.seq]) for b in blobs)
 
 
 def head_ref(head: Head | None) -> HeadRef | None:
@@ -51,4 +60,4 @@ def json_response(
     )
 
 
-__all__ = ["blob_headers", "blob_record", "head_ref", "json_response"]
+__all__ = ["blob_headers", "blob_record", "blob_records", "head_ref", "json_response"]

@@ -91,6 +91,7 @@ def test_order_is_the_xips() -> None:
 
 def test_codes_are_the_xips_vocabulary() -> None:
     assert [str(c) for c in PrecommitCode] == [
+        "no-policy",  # invitekit's: no policy known means the default, external commits off
         "switch-off",
         "policy-expired",
         "max-uses-exhausted",

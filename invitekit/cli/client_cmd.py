@@ -144,7 +144,8 @@ def _print_refresh(report: RefreshReport, as_json: bool) -> None:
         outcomes = ", ".join(f"{u['kind']}={u['outcome']}" for u in target.to_json()["uploads"])
         note = target.error or (str(target.skipped) if target.skipped else "")
         extra = f" ({outcomes})" if outcomes else (f" ({note})" if note else "")
-        print(f"  {target.service}: {target.action}{extra}")
+        where = f"{target.service} {target.kind}" if target.kind else target.service
+        print(f"  {where}: {target.action}{extra}")
 
 
 # --- upload ----------------------------------------------------------------------------

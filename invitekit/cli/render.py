@@ -97,6 +97,9 @@ def short_id(external_group_id: bytes) -> str:
 
 
 _PRECOMMIT_WORDS = {
+    PrecommitCode.NO_POLICY: (
+        "The group's state carries no invite policy, so external commits are off."
+    ),
     PrecommitCode.SWITCH_OFF: "The group's admins have turned this invite off.",
     PrecommitCode.POLICY_EXPIRED: "This invite's campaign has ended.",
     PrecommitCode.STALE_QR: "This invite was replaced by a newer one; ask for the current invite.",

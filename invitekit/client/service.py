@@ -39,6 +39,7 @@ from ..protocol import (
     problem_code_of,
     slot_path,
 )
+from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES
 from .errors import ClientError, LaneKeyRequired, MalformedResponse, ServiceError, UploadRejected
 from .http import FetchPolicy, request, safe_url
 from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
@@ -46,10 +47,40 @@ from .transport import AiohttpTransport, HttpResponse, Transport
 
 T = TypeVar("T")
 
-#: How many candidates a fetch keeps per (service, kind) unless told otherwise.
-DEFAULT_MAX_CANDIDATES = 16
 #: Statuses meaning "this service has no presence route": ask by listing instead.
 _NO_PRESENCE_ROUTE = frozenset({404, 405, 501})
+#: Both slot kinds: every write goes to both by default and every read merges both.
+BOTH_KINDS: tuple[SlotKind, ...] = (SlotKind.LANE, SlotKind.OPEN)
+#: JSON framing per listing item and per listing, beyond the base64url of the blob.
+_ITEM_OVERHEAD = 1024
+_LISTING_OVERHEAD = 64 * 1024
+
+
+def listing_read_cap(max_candidates: int, max_blob_bytes: int) -> int:
+    """The most bytes a listing of ``max_candidates`` blobs of ``max_blob_bytes`` can take.
+
+    A listing read is capped at this (or the policy's ``max_body_bytes``, if larger), so a
+    slot full of maximum-size junk can never make the read fail and hide a genuine blob.
+    """
+    per_item = -(-4 * max_blob_bytes // 3) + _ITEM_OVERHEAD
+    return max_candidates * per_item + _LISTING_OVERHEAD
+
+
+def keep_newest(items: Sequence[BlobRecord], cap: int) -> tuple[BlobRecord, ...]:
+    """At most ``cap`` items: the most recent by arrival, in the service's listed order.
+
+    Items without an ``arrival`` rank (a service that does not send it) count as older
+    than every ranked one and keep their listed order among themselves.
+    """
+    if len(items) <= cap:
+        return tuple(items)
+    unranked = len(items)
+    ranks = [
+        item.arrival if item.arrival is not None else unranked + index
+        for index, item in enumerate(items)
+    ]
+    kept = set(sorted(range(len(items)), key=ranks.__getitem__)[:cap])
+    return tuple(item for index, item in enumerate(items) if index in kept)
 
 
 def api_root(url: str, policy: FetchPolicy) -> URL:
@@ -202,10 +233,11 @@ class InviteClient:
         slot_id: bytes,
         body: bytes,
         *,
-        kinds: Sequence[SlotKind] = (SlotKind.LANE,),
+        kinds: Sequence[SlotKind] = BOTH_KINDS,
         key: bytes | None = None,
     ) -> list[UploadResult]:
-        """Upload the same bytes to every service and kind at once; one result each."""
+        """Upload the same bytes to every service and kind (lane and open slot by default)
+        at once; one result each."""
         jobs = [
             self.upload(s, slot_id, body, kind=k, key=key) for s in services for k in kinds
         ]
@@ -234,11 +266,15 @@ class InviteClient:
         kind: SlotKind,
         lane: bytes | None,
         match: HeadRef | None,
+        read_cap: int | None = None,
     ) -> tuple[BlobRecord, ...]:
         url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
         if match is not None:
             url = url.with_query(match.to_query())
-        resp = await self._send("GET", url)
+        if read_cap is None:
+            read_cap = listing_read_cap(DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_BLOB_BYTES)
+        cap = max(read_cap, self.policy.max_body_bytes)
+        resp = await request(self.transport, "GET", url, self.policy, max_body_bytes=cap)
         if resp.status == 404:
             return ()
         if resp.status != 200:
@@ -255,17 +291,25 @@ class InviteClient:
         lane_id: bytes | None = None,
         max_candidates: int | None = None,
         match: tuple[int, bytes] | None = None,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
     ) -> FetchResult:
-        """The candidate set of one slot (or only the ``(epoch, digest)`` ``match``)."""
+        """The candidate set of one slot (or only the ``(epoch, digest)`` ``match``).
+
+        Keeps at most ``max_candidates``, the most recent by arrival (:func:`keep_newest`),
+        never the highest claimed epochs; the read is bounded by :func:`listing_read_cap`.
+        """
         label = label_of(service)
         cap = max_candidates if max_candidates is not None else DEFAULT_MAX_CANDIDATES
         lane = self._lane(kind, key, lane_id)
         try:
             ref = None if match is None else HeadRef(*match)
-            items = await self._list(service, slot_id, kind, lane, ref)
+            items = await self._list(
+                service, slot_id, kind, lane, ref, listing_read_cap(cap, max_blob_bytes)
+            )
         except ClientError as exc:
             return FetchResult(label, kind, failure=exc)
-        candidates = tuple(Candidate.of(i.body, f"{label} {kind}") for i in items[:cap])
+        kept = keep_newest(items, cap)
+        candidates = tuple(Candidate.of(i.body, f"{label} {kind}") for i in kept)
         return FetchResult(label, kind, candidates, truncated=len(items) > cap)
 
     async def lookup(
@@ -286,13 +330,17 @@ class InviteClient:
         services: Sequence[str],
         slot_id: bytes,
         *,
-        kinds: Sequence[SlotKind] = (SlotKind.LANE, SlotKind.OPEN),
+        kinds: Sequence[SlotKind] = BOTH_KINDS,
         key: bytes | None = None,
         max_candidates: int | None = None,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
     ) -> MergedFetch:
         """Fetch every (service, kind) concurrently; merge, de-duplicated by content hash."""
         jobs = [
-            self.fetch(s, slot_id, kind=k, key=key, max_candidates=max_candidates)
+            self.fetch(
+                s, slot_id, kind=k, key=key, max_candidates=max_candidates,
+                max_blob_bytes=max_blob_bytes,
+            )
             for s in services
             for k in kinds
         ]
@@ -373,4 +421,12 @@ class InviteClient:
         ]
 
 
-__all__ = ["DEFAULT_MAX_CANDIDATES", "InviteClient", "api_root", "label_of"]
+__all__ = [
+    "BOTH_KINDS",
+    "DEFAULT_MAX_CANDIDATES",
+    "InviteClient",
+    "api_root",
+    "keep_newest",
+    "label_of",
+    "listing_read_cap",
+]

@@ -110,6 +110,7 @@ class NeedPerformer:
             kinds=need.kinds,
             key=need.symmetric_key,
             max_candidates=need.max_candidates,
+            max_blob_bytes=need.max_blob_bytes,
         )
         return CandidatesFetched(merged.candidates, services, merged.errors, len(merged.results))
 

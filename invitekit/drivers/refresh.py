@@ -2,6 +2,9 @@
 
 ``first_services`` are targets before the policy's refresh pointers (a joiner's scanned
 service); ``resolver`` resolves opaque pointers (without it they are reported skipped).
+Every role writes the open slot and the keyed lane unless ``kinds`` says otherwise;
+``metrics`` (a :class:`~invitekit.refresh.RefreshMetrics`) counts each finished pass,
+including lanes found wedged. A report whose ``status`` is ``nothing-stored`` is a failure.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from ..client import InviteClient
 from ..mls import VerifyLevel
 from ..policy import ExternalCommitPolicy
 from ..protocol import SlotKind
-from ..refresh import Backoff, RefreshMachine, RefreshReport, RefreshRole
+from ..refresh import (
+    BOTH_KINDS,
+    Backoff,
+    RefreshMachine,
+    RefreshMetrics,
+    RefreshReport,
+    RefreshRole,
+)
 from ..sources import (
     Clock,
     RandomBytes,
@@ -33,16 +43,17 @@ async def committer_refresh(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
+    kinds: tuple[SlotKind, ...] = BOTH_KINDS,
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,
+    metrics: RefreshMetrics | None = None,
 ) -> RefreshReport:
     """Committer role: seal own GroupInfo once, upload to every target at once, no jitter."""
     machine = RefreshMachine(
         RefreshRole.COMMITTER, group_info, policy, epoch_started_at_ns, clock(),
         first_services=first_services, kinds=kinds, random_bytes=random_bytes,
     )
-    return await drive(machine, NeedPerformer(client, resolver))
+    return _observed(await drive(machine, NeedPerformer(client, resolver)), metrics)
 
 
 async def backstop_refresh(
@@ -53,12 +64,13 @@ async def backstop_refresh(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
+    kinds: tuple[SlotKind, ...] = BOTH_KINDS,
     backoff: Backoff = Backoff(),  # noqa: B008 - frozen value
     sleep: Sleep = asyncio.sleep,
     clock: Clock = system_clock,
     random_unit: RandomUnit = jitter_unit,
     random_bytes: RandomBytes = os_random_bytes,
+    metrics: RefreshMetrics | None = None,
 ) -> RefreshReport:
     """Backstop role: jittered start, existence check per target, upload only if absent."""
     machine = RefreshMachine(
@@ -66,7 +78,7 @@ async def backstop_refresh(
         first_services=first_services, kinds=kinds, backoff=backoff,
         random_unit=random_unit, random_bytes=random_bytes,
     )
-    return await drive(machine, NeedPerformer(client, resolver, sleep=sleep))
+    return _observed(await drive(machine, NeedPerformer(client, resolver, sleep=sleep)), metrics)
 
 
 async def deep_check(
@@ -77,17 +89,24 @@ async def deep_check(
     *,
     first_services: Sequence[str] = (),
     resolver: Resolver | None = None,
-    kinds: tuple[SlotKind, ...] = (SlotKind.LANE,),
+    kinds: tuple[SlotKind, ...] = BOTH_KINDS,
     level: VerifyLevel = VerifyLevel.TREE,
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,
+    metrics: RefreshMetrics | None = None,
 ) -> RefreshReport:
     """Deep check: fetch, validate as a joiner, re-upload own blob where none is current."""
     machine = RefreshMachine(
         RefreshRole.DEEP_CHECK, group_info, policy, epoch_started_at_ns, clock(),
         first_services=first_services, kinds=kinds, level=level, random_bytes=random_bytes,
     )
-    return await drive(machine, NeedPerformer(client, resolver))
+    return _observed(await drive(machine, NeedPerformer(client, resolver)), metrics)
+
+
+def _observed(report: RefreshReport, metrics: RefreshMetrics | None) -> RefreshReport:
+    if metrics is not None:
+        metrics.observe(report)
+    return report
 
 
 __all__ = ["backstop_refresh", "committer_refresh", "deep_check"]

@@ -30,12 +30,18 @@ import enum
 from dataclasses import dataclass, replace
 
 from ..errors import InvalidSetting
-from ..groupinfo_policy import MembershipTags, PolicyProvider, PolicyRead, read_policy
+from ..groupinfo_policy import (
+    MembershipTags,
+    PolicyProvider,
+    PolicyRead,
+    group_membership_tags,
+    read_policy,
+)
 from ..mls import GroupInfoView, VerifyLevel, parse_group_info
 from ..needs import Commit, CommitRejected, FetchCandidates, Machine, Steps, ask
 from ..payload import InvitePayload
 from ..policy import ExternalCommitPolicy
-from ..precommit import precommit_check, stale_qr
+from ..precommit import PrecommitVerdict, no_policy_verdict, precommit_check, stale_qr
 from ..protocol import SlotKind
 from ..refresh import SkipReason, committer_steps
 from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES, Selection, triage
@@ -66,8 +72,10 @@ class JoinOptions:
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
     #: Added to ``now_ns`` for every time comparison (see the clock rule).
     expiry_margin_ns: int = 0
+    #: Read both kinds and select over the union; write both (the open slot is the robust
+    #: path, the lane the fast one an invite holder can wedge).
     fetch_kinds: tuple[SlotKind, ...] = (SlotKind.LANE, SlotKind.OPEN)
-    upload_kinds: tuple[SlotKind, ...] = (SlotKind.LANE,)
+    upload_kinds: tuple[SlotKind, ...] = (SlotKind.LANE, SlotKind.OPEN)
     accept_epoch_authenticator_digest: bool = False
     #: Upper bound on commits tried before giving up (each one is published).
     max_commit_attempts: int = 8
@@ -122,6 +130,7 @@ class JoinMachine(Machine[JoinOutcome]):
                 payload.symmetric_key,
                 options.fetch_kinds,
                 options.max_candidates,
+                options.max_blob_bytes,
             )
         )
         triaged = triage(  # step 3.1-3.3; the candidate cap is per (service, kind) fetch
@@ -145,14 +154,16 @@ class JoinMachine(Machine[JoinOutcome]):
                     selection.seen, selection.discarded, selection.attempts, fetched.errors
                 )
             read = read_policy(survivor.view, self._provider)
-            aborted = self._precommit(read, survivor.view)
-            if aborted is not None:
-                return aborted
+            verdict = self._precommit(read, survivor.view)
+            if not verdict.ok:
+                return _aborted(verdict, read, survivor.view)
             if self.mode is JoinMode.CHECK:
                 return ReadyToCommit(
                     survivor=survivor,
                     policy_source=read.source,
                     discarded=tuple(selection.discarded),
+                    max_uses=verdict.max_uses,
+                    uses=verdict.uses,
                 )
             report = yield from ask(Commit(survivor))
             if isinstance(report, CommitRejected):
@@ -186,23 +197,28 @@ class JoinMachine(Machine[JoinOutcome]):
         )
         return replace(joined, refresh=refresh.uploads, stale_check=check)
 
-    def _precommit(self, read: PolicyRead, view: GroupInfoView) -> PrecommitAborted | None:
-        """Step 6 against the selected GroupInfo's policy (skipped when none is known)."""
+    def _precommit(self, read: PolicyRead, view: GroupInfoView) -> PrecommitVerdict:
+        """Step 6 against the selected GroupInfo's policy; no policy known is a refusal."""
         if read.policy is None:
-            return None
-        tags = list(self._tags(view)) if self._tags is not None else []
-        verdict = precommit_check(read.policy, self.payload, self.at_ns, tags)
-        if verdict.code is None:
-            return None
-        return PrecommitAborted(
-            code=verdict.code,
-            epoch=view.epoch,
-            expires_at_ns=read.policy.expires_at_ns,
-            max_uses=read.policy.max_uses,
-            uses=verdict.uses,
-            group_id_matches=verdict.stale.group_id_matches,
-            key_matches=verdict.stale.key_matches,
-        )
+            return no_policy_verdict(self.payload)
+        tags = group_membership_tags(view, self._tags)
+        return precommit_check(read.policy, self.payload, self.at_ns, tags)
+
+
+def _aborted(verdict: PrecommitVerdict, read: PolicyRead, view: GroupInfoView) -> PrecommitAborted:
+    """The outcome of a failed step 6, with the data behind its code."""
+    assert verdict.code is not None
+    policy = read.policy
+    return PrecommitAborted(
+        code=verdict.code,
+        epoch=view.epoch,
+        expires_at_ns=policy.expires_at_ns if policy is not None else 0,
+        max_uses=verdict.max_uses,
+        uses=verdict.uses,
+        group_id_matches=verdict.stale.group_id_matches,
+        key_matches=verdict.stale.key_matches,
+        policy_source=read.source,
+    )
 
 
 __all__ = ["JoinMachine", "JoinMode", "JoinOptions", "check_instant"]

@@ -100,7 +100,8 @@ class PrecommitAborted(JoinOutcome):
     """XIP step 6 aborted the join before anything was published (``code`` says why).
 
     The data behind each code: ``expires_at_ns`` (POLICY_EXPIRED), ``max_uses`` and
-    ``uses`` (MAX_USES_EXHAUSTED), ``group_id_matches``/``key_matches`` (STALE_QR).
+    ``uses`` (MAX_USES_EXHAUSTED; ``uses`` is None when the count could not run),
+    ``group_id_matches``/``key_matches`` (STALE_QR), ``policy_source`` (NO_POLICY: none).
     """
 
     kind: ClassVar[str] = "precommit-aborted"
@@ -108,9 +109,10 @@ class PrecommitAborted(JoinOutcome):
     epoch: int | None = None
     expires_at_ns: int = 0
     max_uses: int = 0
-    uses: int = 0
+    uses: int | None = 0
     group_id_matches: bool = True
     key_matches: bool = True
+    policy_source: PolicySource = PolicySource.GROUP_INFO
 
     def details(self) -> dict[str, Any]:
         return {
@@ -121,18 +123,30 @@ class PrecommitAborted(JoinOutcome):
             "uses": self.uses,
             "group_id_matches": self.group_id_matches,
             "key_matches": self.key_matches,
+            "policy_source": str(self.policy_source),
         }
 
 
 @dataclass(frozen=True)
 class ReadyToCommit(JoinOutcome):
-    """``join-check``: a selected, verified GroupInfo that passed the pre-commit check."""
+    """``join-check``: a selected, verified GroupInfo that passed the pre-commit check.
+
+    ``max_uses``/``uses``: the policy's limit and the live count; ``uses`` is None when the
+    membership tags could not be read (:attr:`uses_unknown` — the limit was not checked).
+    """
 
     kind: ClassVar[str] = "ready"
     ok: ClassVar[bool] = True
     survivor: Survivor | None = None
     policy_source: PolicySource = PolicySource.NONE
     discarded: tuple[Discarded, ...] = ()
+    max_uses: int = 0
+    uses: int | None = 0
+
+    @property
+    def uses_unknown(self) -> bool:
+        """True when a ``max_uses`` limit is set but the uses could not be counted."""
+        return self.max_uses != 0 and self.uses is None
 
     @property
     def epoch(self) -> int | None:
@@ -140,7 +154,12 @@ class ReadyToCommit(JoinOutcome):
         return self.survivor.epoch if self.survivor is not None else None
 
     def details(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"policy_source": str(self.policy_source)}
+        out: dict[str, Any] = {
+            "policy_source": str(self.policy_source),
+            "max_uses": self.max_uses,
+            "uses": self.uses,
+            "uses_unknown": self.uses_unknown,
+        }
         if self.survivor is not None:
             view = self.survivor.view
             out.update(
@@ -182,12 +201,18 @@ class Joined(JoinOutcome):
         """How many refresh uploads were accepted."""
         return sum(1 for r in self.refresh if r.ok)
 
+    @property
+    def refresh_failed(self) -> bool:
+        """True when the step-10 upload ran and stored nothing anywhere."""
+        return self.refresh_skipped is None and self.refreshed == 0
+
     def details(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "attempts": self.attempts,
             "refresh": [r.to_json() for r in self.refresh],
             "refresh_skipped": str(self.refresh_skipped) if self.refresh_skipped else None,
+            "refresh_failed": self.refresh_failed,
             "policy_source": str(self.policy_source),
             **_discards_json(self.discarded),
         }

@@ -8,8 +8,9 @@ Contract (what the conformance suite in ``tests/service`` checks):
   ``SELECT … FOR UPDATE``, all in one transaction), so concurrent uploads are serialised.
 * It returns only after the transaction is durable (fsync'd). A backend may batch several
   admissions into one transaction (group commit) as long as each is decided in sequence.
-* Reads never return blobs whose ``expires_at_ns`` has passed, and list candidates in the
-  order ``(epoch desc, group_state_hash asc, arrival desc)``.
+* Reads never return blobs whose ``expires_at_ns`` has passed; a bounded read keeps the
+  most recent ``limit`` live entries by arrival and lists them in the order
+  ``(epoch desc, group_state_hash asc, arrival desc)`` (:func:`service.admission.read_window`).
 * :meth:`BlobStore.change_marker` is a cheap counter that changes after every committed
   change to a slot (in any process sharing the database); caches key on it. Within one
   process it moves before ``admit`` returns; another process learns of the change when the
@@ -25,7 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..admission import AdmissionPolicy, EntryMeta, Head, Outcome, SlotAddress, Upload
+from ..admission import (
+    AdmissionPolicy,
+    EntryMeta,
+    Head,
+    Outcome,
+    SlotAddress,
+    Upload,
+)
 
 
 class StorageUnavailable(Exception):
@@ -55,11 +63,6 @@ class GcReport:
 
     expired_blobs: int
     idle_slots: int
-
-
-def candidate_sort_key(meta: EntryMeta) -> tuple[int, bytes, int]:
-    """Sort key for the candidate order: epoch desc, group_state_hash asc, arrival desc."""
-    return (-meta.epoch, meta.group_state_hash, -meta.seq)
 
 
 class RateCounter(Protocol):

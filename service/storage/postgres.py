@@ -36,8 +36,17 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..admission import AdmissionPolicy, EntryMeta, Head, SlotAddress, SlotState, Upload, decide
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob, candidate_sort_key
+from ..admission import (
+    AdmissionPolicy,
+    EntryMeta,
+    Head,
+    SlotAddress,
+    SlotState,
+    Upload,
+    decide,
+    read_window,
+)
+from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
 from .markers import ChangeMarkers
 from .pg_migrations import migrate
 
@@ -79,7 +88,7 @@ _LIST = (
     "SELECT "  # noqa: S608 -- constants only
     + _META
     + f", {_LIVE} AS live, CASE WHEN $5::boolean AND {_LIVE} AND row_number() OVER ("
-    f"PARTITION BY {_LIVE} ORDER BY b.epoch DESC, b.group_state_hash, b.seq DESC) <= $4"
+    f"PARTITION BY {_LIVE} ORDER BY b.seq DESC) <= $4"
     " THEN b.body END AS body"
     " FROM blobs b JOIN slots s ON s.id = b.slot_ref WHERE s.slot_id = $1 AND s.lane_id = $2"
 )
@@ -435,7 +444,8 @@ class PostgresBlobStore:
         match: Head | None = None,
         with_body: bool = True,
     ) -> list[StoredBlob]:
-        """Live entries in candidate order; bodies cross the wire only for those returned."""
+        """The most recent ``limit`` live entries by arrival, in candidate order; bodies
+        cross the wire only for those returned."""
         pool = self._pool_or_raise()
         args: list[Any] = [address.slot_id, address.lane_id, _u64(now_ns), max(limit, 0)]
         args.append(with_body)
@@ -474,7 +484,9 @@ class PostgresBlobStore:
             else:
                 self._expired_seen()
         if ordered:
-            found.sort(key=lambda s: candidate_sort_key(s.meta))
+            # The most recent ``limit`` by arrival (those the query sent bodies for), then
+            # candidate order: the one read rule, :func:`service.admission.read_window`.
+            return read_window(found, limit, lambda s: s.meta)
         return found[: max(limit, 0)]
 
     def set_expiry_listener(self, callback: Callable[[], None]) -> None:

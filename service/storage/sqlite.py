@@ -47,8 +47,9 @@ from ..admission import (
     SlotState,
     Upload,
     decide,
+    read_window,
 )
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob, candidate_sort_key
+from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
 from .markers import ChangeMarkers
 
 _SCHEMA = """
@@ -558,7 +559,8 @@ class SqliteBlobStore:
         match: Head | None = None,
         with_body: bool = True,
     ) -> list[StoredBlob]:
-        """Live entries in candidate order (a slot holds at most its retention window).
+        """The most recent ``limit`` live entries by arrival, in candidate order
+        (:func:`service.admission.read_window`).
 
         Metadata first, then the bodies of the entries returned only.
         """
@@ -575,8 +577,8 @@ class SqliteBlobStore:
             # between (evicted, collected) makes us read the slot again.
             while True:
                 metas = [_meta(row) for row in db.execute(sql, params)]
-                live = sorted((m for m in metas if m.is_live(now_ns)), key=candidate_sort_key)
-                chosen = live[:cut]
+                live = [m for m in metas if m.is_live(now_ns)]
+                chosen = read_window(live, cut, lambda m: m)
                 bodies: dict[int, bytes] = {}
                 if with_body and chosen:
                     marks = ",".join("?" * len(chosen))

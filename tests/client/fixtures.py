@@ -12,6 +12,7 @@ from invitekit.blob import EncryptedBlob, seal
 from invitekit.mls import parse_group_info
 from invitekit.payload import InvitePayload
 from invitekit.policy import ExternalCommitPolicy
+from invitekit.protocol import SlotKind
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures"
 NOW = 1_800_000_000 * 10**9  # a fixed "now" (2027) for sans-IO tests
@@ -83,6 +84,8 @@ class FakeUpload:
     service: str
     ok: bool = True
     retryable: bool = False
+    kind: SlotKind = SlotKind.LANE
+    outcome: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"service": self.service, "ok": self.ok}
+        return {"service": self.service, "ok": self.ok, "kind": str(self.kind)}

@@ -78,13 +78,17 @@ def test_upload_fetch_join_check_refresh(tmp_path: Path, service: ServiceProcess
     assert listing["candidates"][0]["opens"] is True
     assert len(list((tmp_path / "got").iterdir())) == 1
 
-    code, out, err = run("join-check", link, "-s", svc, LOOP, "--json")
+    # A rine GroupInfo carries no policy: refused unless the policy is supplied (issue 8).
+    code, out, _ = run("join-check", link, "-s", svc, LOOP, "--json")
+    assert code == 1
+    assert json.loads(out)["code"] == "no-policy"
+    code, out, err = run("join-check", link, "-s", svc, "-p", str(pol), LOOP, "--json")
     assert code == 0, err
     ready = json.loads(out)
     assert ready["outcome"] == "ready"
     assert ready["epoch"] == 3
     assert ready["members"] == 6
-    code, out, _ = run("join-check", link, "-s", svc, LOOP)
+    code, out, _ = run("join-check", link, "-s", svc, "-p", str(pol), LOOP)
     assert code == 0
     assert out.startswith("ready: ")
 
@@ -161,8 +165,9 @@ def test_mirror_many_slots(tmp_path: Path, start_service: Callable[..., ServiceP
     assert len(slots) == 4
     assert all(s["ok"] for s in slots)
     assert sorted(s["read"] for s in slots) == [0, 2, 2, 2]
-    for link in links:
-        code, out, _ = run("join-check", link, "-s", dest.url, LOOP, "--json")
+    for index, link in enumerate(links):
+        pol = str(tmp_path / f"p{index}.bin")
+        code, out, _ = run("join-check", link, "-s", dest.url, "-p", pol, LOOP, "--json")
         assert code == 0
         assert json.loads(out)["epoch"] == 2
 

@@ -52,10 +52,12 @@ async def test_lane_upload_fetch_head_lookup_presence(
     slot = os.urandom(16)
     url = service.url
     assert (await client.upload(url, slot, blob(1), key=KEY)).outcome == "created"
-    assert (await client.upload(url, slot, blob(2), key=KEY)).outcome == "created"
+    second = blob(2)
+    assert (await client.upload(url, slot, second, key=KEY)).outcome == "created"
+    assert (await client.upload(url, slot, second, key=KEY)).outcome == "idempotent"
     again = await client.upload(url, slot, blob(2), key=KEY)  # same state, fresh nonce
     assert again.ok
-    assert again.outcome == "idempotent"
+    assert again.outcome == "created"  # other bytes: stored, never answered as stored
     stale = await client.upload(url, slot, blob(1), key=KEY)
     assert not stale.ok
     assert stale.outcome == "stale"
@@ -66,8 +68,8 @@ async def test_lane_upload_fetch_head_lookup_presence(
     joiner_copy = seal_gi(rine("rine-classic-epochs-e5-joiner"), KEY).to_bytes()
     member_copy = seal_gi(rine("rine-classic-epochs-e5"), KEY).to_bytes()
     assert (await client.upload(url, slot, joiner_copy, key=KEY)).outcome == "created"
-    # Joiner and member export the same epoch-5 state: equal digests, an idempotent no-op.
-    assert (await client.upload(url, slot, member_copy, key=KEY)).outcome == "idempotent"
+    # Joiner and member export the same epoch-5 state: equal digests, other bytes: stored.
+    assert (await client.upload(url, slot, member_copy, key=KEY)).outcome == "created"
     other_fork = seal_gi(rine("rine-classic-epochs-e5"), KEY, digest=b"\x01" * 32).to_bytes()
     forked = await client.upload(url, slot, other_fork, key=KEY)  # same epoch, other digest
     assert not forked.ok
@@ -76,7 +78,7 @@ async def test_lane_upload_fetch_head_lookup_presence(
 
     fetched = await client.fetch(url, slot, key=KEY)
     assert fetched.ok
-    assert len(fetched.candidates) == 3
+    assert len(fetched.candidates) == 5
     assert fetched.candidates[0].sources == (f"{url} lane",)
     head = await client.head(url, slot, key=KEY)
     assert head is not None
@@ -87,7 +89,7 @@ async def test_lane_upload_fetch_head_lookup_presence(
     view = parse_group_info(EPOCHS[1])
     found = await client.lookup(url, slot, 2, view.digest, key=KEY)
     assert found.ok
-    assert len(found.candidates) == 1
+    assert len(found.candidates) == 2  # two seals of the epoch-2 state
     assert await client.exists(url, slot, 2, view.digest, key=KEY) is True
     assert await client.exists(url, slot, 3, view.digest, key=KEY) is False
     # Other key, other lane: nothing there.

@@ -45,7 +45,7 @@ async def test_end_to_end_over_tls(
         first = await committer_refresh(
             client, world.group_info("admin"), world.policy, world.epoch_started_at_ns
         )
-        assert first.uploaded == 1
+        assert first.uploaded == 2  # the lane and the open slot
         assert first.epoch == 1
 
         payload = parse_invite_text(link)  # A scans the poster
@@ -57,7 +57,7 @@ async def test_end_to_end_over_tls(
         assert joined_a.epoch == 2
         assert joined_a.attempts == 1
         assert world.members["admin"].epoch() == 2  # the member applied A's commit
-        assert [r.outcome for r in joined_a.refresh] == ["created"]
+        assert [r.outcome for r in joined_a.refresh] == ["created", "created"]
 
         joined_b = await join_invite(
             link, world.joiner("bob"), client=client, policy_provider=provider
@@ -81,7 +81,7 @@ async def test_end_to_end_over_tls(
         refreshed = await committer_refresh(
             client, world.group_info("admin"), world.policy, world.epoch_started_at_ns
         )
-        assert refreshed.uploaded == 1
+        assert refreshed.uploaded == 2
         assert refreshed.epoch == 4
         joined_c = await join_invite(
             link, world.joiner("carol"), client=client, policy_provider=provider

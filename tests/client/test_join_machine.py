@@ -175,7 +175,7 @@ def test_accepted_commit_refreshes_every_target_with_the_new_state() -> None:
     assert m.phase is Phase.UPLOAD
     # The scanned service first; the trailing-slash copy of it is the same target.
     assert upload.services == (SCANNED, MIRROR, "https://app.example/v1")
-    assert upload.kinds == (SlotKind.LANE,)
+    assert upload.kinds == (SlotKind.LANE, SlotKind.OPEN)  # the open slot always too
     assert (upload.external_group_id, upload.symmetric_key) == (SLOT, KEY)
     blob = parse_blob(upload.body).blob
     assert blob.epoch == 4
@@ -224,7 +224,9 @@ def test_revoked_after_commit_is_a_stale_qr_too() -> None:
 
 
 def test_no_policy_for_the_new_state_skips_the_refresh() -> None:
-    m = JoinMachine(PAYLOAD, NOW)  # no provider: the pre-commit check cannot run
+    pol = policy()
+    # The provider knows the selected state's policy, not the committed one's.
+    m = JoinMachine(PAYLOAD, NOW, policy_provider=lambda v: pol if v.epoch == 3 else None)
     m.send(fetched(blob_of(3)))
     assert isinstance(m.need, Commit)
     m.send(CommitAccepted(rine("rine-classic-epochs-e4"), NOW))

@@ -195,9 +195,11 @@ async def test_backstop_retries_are_bounded_with_backoff(
         sleep=sleep,
         backoff=backoff,
     )
-    assert [t.action for t in report.targets] == ["uploaded", "error"]
-    # One jittered start, then two retry delays for the dead service only: 3 tries, no storm.
-    assert sleeps == [10.0, 0.5, 1.0]
+    # Per (service, kind): the lane and the open slot of each.
+    assert [t.action for t in report.targets] == ["uploaded", "uploaded", "error", "error"]
+    # One jittered start, then two retry delays per kind of the dead service only: 3 tries
+    # each, no storm.
+    assert sleeps == [10.0, 0.5, 1.0, 0.5, 1.0]
     # Opaque refresh pointers without a resolver are skipped, never fatal.
     partial = await committer_refresh(
         client, world.group_info(), world.policy, world.epoch_started_at_ns, first_services=[up.url]

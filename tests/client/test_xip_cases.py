@@ -349,7 +349,8 @@ async def test_xip_23_member_driven_refresh(
         random_unit=random_unit,
         sleep=sleep,
     )
-    assert [t.action for t in report.targets] == ["uploaded", "uploaded"]
+    # Both kinds of both services (the scanned copies were lane-only).
+    assert [t.action for t in report.targets] == ["uploaded"] * 4
     assert sleeps
     assert sleeps[0] == 0.25 * 10.0
     joined = await sc.join("bob")
@@ -378,7 +379,7 @@ async def test_xip_24_check_before_write(
         resolver=sc.resolver,
         sleep=no_sleep,
     )
-    assert [t.action for t in fast.targets] == ["uploaded"]
+    assert [t.action for t in fast.targets] == ["uploaded", "uploaded"]  # lane and open
     count = await slot_count(client, service.url, slot, SlotKind.LANE, key)
     slow = await backstop_refresh(
         client,
@@ -388,7 +389,7 @@ async def test_xip_24_check_before_write(
         resolver=sc.resolver,
         sleep=no_sleep,
     )
-    assert [t.action for t in slow.targets] == ["stand-down"]
+    assert [t.action for t in slow.targets] == ["stand-down", "stand-down"]
     assert slow.uploads == ()
     assert await slot_count(client, service.url, slot, SlotKind.LANE, key) == count
 

@@ -97,8 +97,6 @@ ServiceFactory = Callable[..., ServiceProcess]
 SHARED_ARGS = [
     "--no-rate-limits-enabled",
     "--no-access-log",
-    "--lane-max-epoch-jump",
-    "1000",
     "--max-body-bytes",
     "65536",
 ]

@@ -24,7 +24,7 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "13",
             "--digest-lengths",
             "32,48",
-            "--lane-max-epoch-jump",
+            "--slot-idle-ttl-s",
             "none",
             "--no-rate-limits-enabled",
         ]
@@ -34,7 +34,7 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.open_retention == 13  # flag beats env
     assert s.client_read_limit == "7/second"
     assert s.digest_lengths == [32, 48]
-    assert s.lane_max_epoch_jump is None
+    assert s.slot_idle_ttl_s is None
     assert s.rate_limits_enabled is False
     assert s.open_policy.retention == 13
 

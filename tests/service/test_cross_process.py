@@ -22,7 +22,7 @@ from .pg_local import LocalPostgres
 from .support import Api, Invite, ServiceProcess, unb64
 from .test_storage_conformance import upload
 
-QUIET = ["--no-access-log", "--lane-max-epoch-jump", "1000"]
+QUIET = ["--no-access-log"]
 
 
 def start_together(procs: list[ServiceProcess]) -> None:
@@ -206,7 +206,7 @@ async def test_concurrent_gc_passes_split_the_work(postgres_server: LocalPostgre
         inv = Invite()
         live = upload(inv, 1)
         addr = SlotAddress(inv.slot, SlotKind.OPEN)
-        policy = AdmissionPolicy(retention=8, max_epoch_jump=None)
+        policy = AdmissionPolicy(retention=8)
         assert (await collectors[0].admit(addr, live, policy, time.time_ns())).outcome is (
             Outcome.CREATED
         )
@@ -251,7 +251,7 @@ async def test_change_markers_cross_processes_and_survive_a_lost_listener(
     try:
         inv = Invite()
         addr = SlotAddress(inv.slot, SlotKind.LANE, inv.signer.lane_id)
-        policy = AdmissionPolicy(retention=4, max_epoch_jump=None)
+        policy = AdmissionPolicy(retention=4)
         before = reader.change_marker(addr)
         assert reader.change_marker(addr) == before  # stable while nothing changes
         await writer.admit(addr, upload(inv, 1), policy, time.time_ns())

@@ -57,18 +57,6 @@ async def test_open_slot_keeps_forks_in_candidate_order(api: Api) -> None:
     assert all(i["signature"] is None for i in items)
 
 
-async def test_open_slot_epoch_gate(service_factory, session) -> None:
-    svc = service_factory("--no-rate-limits-enabled", "--open-max-epoch-jump", "10")
-    api = Api(svc.base_url, session)
-    inv = Invite()
-    assert (await api.upload_open(inv, inv.blob(5))).status == 201
-    r = await api.upload_open(inv, inv.blob(16))
-    assert r.status == 422
-    assert r.problem_type == "epoch-jump"
-    assert (await api.upload_open(inv, inv.blob(15))).status == 201
-    assert (await api.upload_open(inv, inv.blob(1))).status == 201  # lower is always fine
-
-
 async def test_head_etag_and_cache_headers(api: Api) -> None:
     inv = Invite()
     for epoch in (1, 2):

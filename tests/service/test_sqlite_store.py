@@ -15,7 +15,7 @@ from service.storage.sqlite import SqliteBlobStore
 from .support import Invite
 from .test_storage_conformance import upload
 
-OPEN = AdmissionPolicy(retention=8, max_epoch_jump=None)
+OPEN = AdmissionPolicy(retention=8)
 
 
 def fill_expired(path: Path, count: int) -> None:

@@ -74,21 +74,3 @@ async def test_keyless_wedge_on_open_slot_is_harmless(api: Api) -> None:
         },
     )
     assert exists.json["present"] is True
-
-
-async def test_keyless_wedge_on_gated_open_slot(service_factory, session) -> None:
-    svc = service_factory("--no-rate-limits-enabled", "--open-max-epoch-jump", "1000")
-    api = Api(svc.base_url, session)
-    inv = Invite()
-    attacker = Invite(slot=inv.slot)
-    assert (await api.upload_open(inv, inv.blob(4))).status == 201
-    gated = await api.upload_open(attacker, attacker.blob(U64_MAX))
-    assert gated.status == 422
-    assert gated.problem_type == "epoch-jump"
-    # On an empty slot the gate has nothing to compare with: the junk is stored, FIFO...
-    fresh = Invite()
-    squatter = Invite(slot=fresh.slot)
-    assert (await api.upload_open(squatter, squatter.blob(U64_MAX))).status == 201
-    # ...and the genuine upload after it is still accepted (the gate only bounds jumps up).
-    assert (await api.upload_open(fresh, fresh.blob(7))).status == 201
-    assert await _joiner_selects(api, fresh.open_path, fresh.key) == 7
