@@ -37,7 +37,7 @@ from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
-from ..refresh import RefreshReport, RefreshRole, TargetAction
+from ..refresh import RefreshReport, RefreshRole
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import emit_json, read_binary, read_source
@@ -74,13 +74,6 @@ OptionalEpochStartOpt = Annotated[
         help="With --group-info (required there): when its epoch began, ns or 'now'.",
     ),
 ]
-
-#: What a refresh target reports when something of the member's is stored there now.
-_STORED = frozenset(
-    {TargetAction.UPLOADED, TargetAction.STAND_DOWN, TargetAction.HEALTHY,
-     TargetAction.REUPLOADED}
-)
-
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
@@ -124,8 +117,8 @@ def _targets_policy(policy: ExternalCommitPolicy, overrides: Sequence[str]) -> E
 
 
 def stored_somewhere(report: RefreshReport) -> bool:
-    """True when at least one target holds the member's state after the pass."""
-    return any(t.action in _STORED for t in report.targets)
+    """False when the pass left the member's state nowhere (``nothing-stored``)."""
+    return report.ok
 
 
 def _print_outcome(outcome: JoinOutcome, as_json: bool) -> None:
@@ -139,7 +132,7 @@ def _print_refresh(report: RefreshReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
         return
-    print(f"{report.role} refresh at epoch {report.epoch}:")
+    print(f"{report.role} refresh at epoch {report.epoch}: {report.status}")
     for target in report.targets:
         outcomes = ", ".join(f"{u['kind']}={u['outcome']}" for u in target.to_json()["uploads"])
         note = target.error or (str(target.skipped) if target.skipped else "")

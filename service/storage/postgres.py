@@ -18,9 +18,10 @@ bumps the in-memory bucket a notification names (``*`` = all, after a GC pass); 
 commits bump locally before :meth:`PostgresBlobStore.admit` returns. While the listener is
 down every call returns a fresh negative value, so caches miss rather than serve stale data.
 
-GC deletes in short chunks (``FOR UPDATE SKIP LOCKED``): several processes collect at once
-without waiting on each other or on uploads; an idle slot is only deleted when its advisory
-lock is free (``pg_try_advisory_xact_lock``), so GC never races an admission on that slot.
+GC deletes in chunks of ``gc_chunk`` rows, each its own short transaction (``FOR UPDATE
+SKIP LOCKED``): several processes collect at once without waiting on each other or on
+uploads; an idle slot is only deleted when its advisory lock is free
+(``pg_try_advisory_xact_lock``), so GC never races an admission on that slot.
 """
 
 from __future__ import annotations

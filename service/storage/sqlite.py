@@ -9,12 +9,14 @@ Threads and connections (all plain :mod:`sqlite3`):
   serialised too), every admission decided in sequence by :func:`service.admission.decide`,
   ``COMMIT`` (fsync of the WAL), change markers bumped — one thread hop per batch. Only then
   is each caller's future resolved, so an acknowledged upload is on disk.
-* **Reads** — a slot read touches at most its retention window, through indexes, and never
-  waits on a lock in WAL mode, so it is cheaper to run than to hand to a thread: small reads
-  (metadata, or one body) run on the event loop's own connection; reads that may carry many
-  bodies go to a pool of ``readers`` threads, each with its own connection.
+* **Reads** — a pool of ``readers`` threads, each with its own connection (memory-mapped,
+  a large page cache), so reads run in parallel with each other, with the writer (WAL) and
+  with the event loop — including reads that have to wait for the disk. With
+  ``inline_reads=True`` small reads (metadata, or one body) run on the event loop's own
+  connection instead, which saves the thread hop when the database is resident in memory
+  but stalls the loop when a page has to come from disk.
 * **GC** — runs on the writer thread in short chunks (one transaction each, sized to take a
-  few milliseconds), so a group commit waits at most one chunk.
+  about 20 ms), so a group commit waits at most one chunk.
 * **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
   commit); a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at most once
   per ``checkpoint_interval_s``, and ``journal_size_limit`` caps the WAL file on disk.
@@ -104,10 +106,19 @@ _INSERT_BLOB = (
     "expires_at_ns, nonce, signature, received_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _T = TypeVar("_T")
+# Candidates: every entry's metadata, with the body when it is small (one statement; the
+# bodies of larger chosen entries are fetched by rowid afterwards). Cheaper than choosing in
+# SQL: a slot holds at most its retention window.
+_SMALL_BODY = 16 * 1024
+_LIST = (
+    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
+    "FROM blobs b WHERE {filters}"
+)
+_LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
 #: Before the first table exists: lets collection hand freed pages back to the file system
 #: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
 _AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
-_GC_TARGET_S = 0.005  # one GC chunk should hold the write lock about this long
+_GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
@@ -159,6 +170,10 @@ def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connec
     if writer:
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
+        # Debian builds SQLite with SECURE_DELETE on: every freed page is zeroed, which
+        # doubles the writes of a GC sweep. FAST zeroes only pages written anyway (freed
+        # bodies are ciphertext, and their pages are reused).
+        conn.execute("PRAGMA secure_delete=FAST")
     else:
         # Readers: map the file (up to SQLite's compile-time cap) and keep index pages hot.
         conn.execute(f"PRAGMA mmap_size={1 << 40}")
@@ -242,8 +257,9 @@ class SqliteBlobStore:
         *,
         max_batch: int = 256,
         busy_timeout_ms: int = 10_000,
-        readers: int = 2,
+        readers: int = 4,
         checkpoint_interval_s: float = 1.0,
+        inline_reads: bool = False,
     ) -> None:
         self._memory_dir: str | None = None
         if path == ":memory:" or path.startswith("file::memory:"):
@@ -254,6 +270,7 @@ class SqliteBlobStore:
         self.max_batch = max_batch
         self.busy_timeout_ms = busy_timeout_ms
         self.readers = max(1, readers)
+        self.inline_reads = inline_reads
         self.checkpoint_interval_s = checkpoint_interval_s
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
@@ -489,9 +506,9 @@ class SqliteBlobStore:
             raise
         took = time.perf_counter() - started
         if removed == limit and took < _GC_TARGET_S / 2:
-            self._gc_chunk = min(limit * 2, 65_536)
+            self._gc_chunk = min(limit * 2, 16_384)
         elif took > _GC_TARGET_S * 2:
-            self._gc_chunk = max(limit // 2, 16)
+            self._gc_chunk = max(limit // 2, 64)
         return removed, removed == limit
 
     def _gc_chunk_expired(self, now_ns: int) -> tuple[int, bool]:
@@ -562,38 +579,40 @@ class SqliteBlobStore:
         """The most recent ``limit`` live entries by arrival, in candidate order
         (:func:`service.admission.read_window`).
 
-        Metadata first, then the bodies of the entries returned only.
+        Usually one statement (metadata, and small bodies with it); large bodies of the
+        entries returned are read by rowid afterwards.
         """
-        sql = f"SELECT {_META_COLUMNS} FROM blobs b WHERE {_SLOT_FILTER}"  # noqa: S608 -- constants
+        filters = _SLOT_FILTER
         params: tuple[Any, ...] = (address.slot_id, address.lane_id)
         if match is not None:
-            sql += " AND b.epoch = ? AND b.group_state_hash = ?"
+            filters += " AND b.epoch = ? AND b.group_state_hash = ?"
             params += (_u64(match.epoch), match.group_state_hash)
         cut = max(limit, 0)
+        sql = _LIST.format(filters=filters) if with_body else _LIST_META.format(filters=filters)
+        args = params
 
         def work(db: sqlite3.Connection) -> tuple[list[StoredBlob], bool]:
-            # No transaction needed: rows are never updated, only inserted and deleted, so a
-            # body found by seq belongs to the row the metadata came from; a row deleted in
-            # between (evicted, collected) makes us read the slot again.
-            while True:
-                metas = [_meta(row) for row in db.execute(sql, params)]
-                live = [m for m in metas if m.is_live(now_ns)]
-                chosen = read_window(live, cut, lambda m: m)
-                bodies: dict[int, bytes] = {}
-                if with_body and chosen:
-                    marks = ",".join("?" * len(chosen))
-                    bodies = dict(
-                        db.execute(
-                            f"SELECT seq, body FROM blobs WHERE seq IN ({marks})",  # noqa: S608
-                            [m.seq for m in chosen],
-                        )
+            rows = db.execute(sql, args).fetchall()
+            metas = [(_meta(row), row[10] if with_body else None) for row in rows]
+            live = [m for m in metas if m[0].is_live(now_ns)]
+            chosen = read_window(live, cut, lambda m: m[0])
+            if with_body and any(body is None for _, body in chosen):
+                # Large bodies. Rows are never updated, only inserted and deleted, so a body
+                # found by seq belongs to the row its metadata came from; a row deleted in
+                # between (evicted, collected) is left out, as a read a moment later would.
+                marks = ",".join("?" * len(chosen))
+                found_bodies = dict(
+                    db.execute(
+                        f"SELECT seq, body FROM blobs WHERE seq IN ({marks})",  # noqa: S608
+                        [m.seq for m, _ in chosen],
                     )
-                    if len(bodies) < len(chosen):
-                        continue
-                found = [StoredBlob(m, bodies.get(m.seq) if with_body else None) for m in chosen]
-                return found, len(live) < len(metas)
+                )
+                chosen = [(m, found_bodies[m.seq]) for m, _ in chosen if m.seq in found_bodies]
+            return [StoredBlob(m, body) for m, body in chosen], len(live) < len(metas)
 
-        found, expired = await self._read(not with_body or cut <= _INLINE_ROWS, work)
+        found, expired = await self._read(
+            self.inline_reads and (not with_body or cut <= _INLINE_ROWS), work
+        )
         if expired:
             self._expired_seen()
         return found
@@ -611,7 +630,7 @@ class SqliteBlobStore:
         def work(db: sqlite3.Connection) -> list[Any]:
             return db.execute(sql, (address.slot_id, address.lane_id, sha256)).fetchall()
 
-        for row in await self._read(True, work):
+        for row in await self._read(self.inline_reads, work):
             meta = _meta(row)
             if meta.is_live(now_ns):
                 return StoredBlob(meta, row[10] if with_body else None)
@@ -650,7 +669,7 @@ class SqliteBlobStore:
             self._write_failed = False
 
     def _probe_write(self) -> None:
-        """Writer thread: commit (then drop) a 1 MiB row, the default largest upload. A tiny
+        """Writer thread: commit (then drop) a 1 MiB row, the size of a large upload. A tiny
         probe would pass on a full disk, in WAL space left over by the failed transaction,
         while uploads still fail."""
         db = self._writer

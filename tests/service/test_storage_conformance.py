@@ -18,8 +18,10 @@ LANE_POLICY = AdmissionPolicy(retention=4)
 OPEN_POLICY = AdmissionPolicy(retention=4)
 
 
-def upload(inv: Invite, epoch: int, state: str | int | None = None, **kw: int) -> Upload:
-    body = inv.blob(epoch, state, **kw)
+def upload(
+    inv: Invite, epoch: int, state: str | int | None = None, *, plaintext_size: int = 0, **kw: int
+) -> Upload:
+    body = inv.blob(epoch, state, plaintext=b"p" * plaintext_size, **kw)
     return Upload.from_blob(
         body,
         parse_blob(body).blob,
@@ -161,3 +163,26 @@ async def test_concurrent_admissions_are_serialised(store: BlobStore, writers: i
     # The head only moves up; same-state copies with other bytes are stored beside it.
     assert epochs == sorted(epochs)
     assert all(r.outcome is not Outcome.IDEMPOTENT for r in results)  # no byte-identical pair
+
+
+async def test_large_and_small_bodies_round_trip(store: BlobStore) -> None:
+    inv = Invite()
+    addr = open_slot(inv)
+    small = upload(inv, 1)
+    large = upload(inv, 2, plaintext_size=200_000)
+    assert len(large.body) > 100_000
+    for up in (small, large):
+        assert await admit(store, addr, up) is Outcome.CREATED
+    now = time.time_ns()
+    head = await store.list_entries(addr, now_ns=now, limit=1)
+    assert [h.body for h in head] == [large.body]
+    both = await store.list_entries(addr, now_ns=now, limit=8)
+    assert [b.body for b in both] == [large.body, small.body]
+    meta_only = await store.list_entries(addr, now_ns=now, limit=8, with_body=False)
+    assert [(m.body, m.meta.size) for m in meta_only] == [
+        (None, len(large.body)),
+        (None, len(small.body)),
+    ]
+    got = await store.get_by_sha256(addr, large.sha256, now_ns=now)
+    assert got is not None
+    assert got.body == large.body
