@@ -1,15 +1,15 @@
 """The crash-durability workload: many clients, random SIGKILLs, a recorded history.
 
-Lane writers race for each lane's next epoch (racers at one epoch seal the same group state
-with different nonces, so one gets ``created`` and the rest ``idempotent``), sometimes
-re-send the last blob, fork, or go stale. Open-slot writers upload fresh blobs, re-send
-identical bytes, and re-send the same blob in the other protobuf dialect (which must
-coalesce). Readers list whole slots. A killer SIGKILLs the real service process at random
-moments, checks the database's integrity while it is down, restarts the service on the
-same port and reads every slot at once; with a database server, every third disruption
-crashes the server instead (``pg_ctl stop -m immediate``) and starts it again while the
-service and the clients keep going. Every request and read goes into the history that
-:mod:`tests.reliability.history` checks.
+Lane writers race for each lane's next epoch (racers at one epoch seal the same group
+state with different nonces: each is its own entry, by whole-blob identity), sometimes
+re-send the last blob byte for byte (``idempotent``), fork, or go stale. Open-slot writers
+upload fresh blobs, re-send identical bytes, and re-send the same blob in the other
+protobuf dialect (which must coalesce). Readers list whole slots. A killer SIGKILLs the
+real service process at random moments, checks the database's integrity while it is
+down, restarts the service on the same port and reads every slot at once; with a database
+server, every third disruption crashes the server instead (``pg_ctl stop -m immediate``)
+and starts it again while the service and the clients keep going. Every request and read
+goes into the history that :mod:`tests.reliability.history` checks.
 """
 
 from __future__ import annotations

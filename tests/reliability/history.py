@@ -7,7 +7,7 @@ trusting the service's own bookkeeping:
 
 * **durability** — an upload acknowledged (2xx) before a read started is in that read,
   unless FIFO retention may legitimately have evicted it: at least ``retention`` other
-  distinct uploads (open slot: distinct five-field identities; lane: higher epochs) could
+  distinct uploads (distinct five-field identities; on a lane, at its epoch or above) could
   have been stored after it. "Could have" is decided from the timestamps alone: an attempt
   whose answer was lost (killed mid-request) may or may not have been stored, so it counts
   as stored whenever that makes the check more lenient — never the other way.
@@ -141,9 +141,10 @@ def check(
 
 
 def identity(kind: str, fields: str, epoch: int, state: str) -> str:
-    """What "this upload is retained" means: open slot, the five fields (coalescing);
-    lane, the (epoch, group state) pair (an idempotent re-upload may differ in nonce)."""
-    return fields if kind == OPEN else f"{epoch}:{state}"
+    """What "this upload is retained" means, on both kinds: the five blob fields (an
+    upload equal in all five is the same entry; one that shares only (epoch, state) is its
+    own entry — whole-blob identity)."""
+    return fields
 
 
 def _check_reads(
@@ -160,8 +161,9 @@ def _check_reads(
     a read ended (``start < read.end``) form a growing prefix of the attempts sorted by start.
     Open slot: an acknowledged upload older than the newest ``retention + 1`` distinct
     identities of that prefix is legitimately evictable (each of them began after it was
-    answered). Lane: one below the ``retention`` highest epochs of the prefix is. Only the
-    few others need the exact count — near-linear work per read, not quadratic.
+    answered). Lane: one with fewer than ``retention`` other identities at its epoch or
+    above in the prefix must be present. Only the few uploads near the top need the exact
+    count — near-linear work per read, not quadratic.
     """
     v = report.violations
 
@@ -180,8 +182,8 @@ def _check_reads(
     for a in attempts:
         if a.acked or a.maybe_stored:
             first_start[ident(a)] = min(first_start.get(ident(a), a.start), a.start)
-    lane_epochs: list[int] = []  # distinct epochs of the prefix, sorted (lanes)
-    seen_epochs: set[int] = set()
+    lane_epochs: list[int] = []  # the epoch of every distinct identity of the prefix (lanes)
+    in_prefix: dict[str, int] = {}
     grown = 0
     for o in sorted(observations, key=lambda o: o.end):
         if len(o.entries) > retention:
@@ -193,14 +195,16 @@ def _check_reads(
         prefix = bisect.bisect_left(starts, o.end)
         if kind == LANE:
             for b in stored[grown:prefix]:
-                if b.epoch not in seen_epochs:
-                    seen_epochs.add(b.epoch)
+                if ident(b) not in in_prefix:
+                    in_prefix[ident(b)] = b.epoch
                     bisect.insort(lane_epochs, b.epoch)
             grown = prefix
         last = bisect.bisect_left(acked_ends, o.start)  # acknowledged before the read began
         report.checked_presences += last
         if kind == LANE:
-            # only uploads at or above the retention-th highest epoch that could be stored
+            # A lane stores an upload only at or above its head, so what can evict an
+            # upload at epoch e is another upload at epoch >= e. Below the retention-th
+            # highest epoch of the prefix, eviction is always possible.
             floor = lane_epochs[-retention] if len(lane_epochs) >= retention else -1
             lo = bisect.bisect_left(acked_epochs, floor)
             candidates = [a for a in acked_by_epoch[lo:] if a.end < o.start]
@@ -220,7 +224,9 @@ def _check_reads(
             if key in present:
                 continue
             if kind == LANE:
-                count = len(lane_epochs) - bisect.bisect_right(lane_epochs, a.epoch)
+                count = len(lane_epochs) - bisect.bisect_left(lane_epochs, a.epoch)
+                own = in_prefix.get(key)
+                count -= 1 if own is not None and own >= a.epoch else 0
             else:
                 t0 = first_start[key]
                 others: set[str] = set()

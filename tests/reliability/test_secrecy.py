@@ -171,22 +171,21 @@ async def test_no_secret_in_logs_metrics_or_error_bodies(
         return out
 
     await ok("policy", "enable", "--expire-in", "1h", "-o", str(pol))
-    await ok("seal", str(GROUP_INFO), "-p", str(pol), "-o", str(blob_file), "--epoch-start-ns",
-             "now")
-    await ok("upload", "-s", root, "--blob", str(blob_file), "-p", str(pol), "-k", "lane", "-k",
-       "open", LOOP)
-    await ok("mint", "-p", str(pol), "--service", "https://blobs.example.org/v1",
-             "--link-base", "https://example.org/i", "--qr", str(qr), "--nfc", str(nfc))
-    # the joiner's link names no service (app-resolved), so --service points at ours
-    link = json.loads(await ok("mint", "-p", str(pol), "--link-base", "https://example.org/i",
-                               "--json"))[
-        "link"
-    ]
+    await ok("seal", str(GROUP_INFO), "-p", str(pol), "--epoch-start-ns", "now",
+             "-o", str(blob_file))
+    await ok("upload", "-s", root, "--blob", str(blob_file), "-p", str(pol), "-k", "lane",
+             "-k", "open", LOOP)
+    await ok("mint", "-p", str(pol), "-s", root, LOOP, "--link-base", "https://example.org/i",
+             "--qr", str(qr), "--nfc", str(nfc))
+    minted = await ok("mint", "-p", str(pol), "-s", root, LOOP, "--link-base",
+                      "https://example.org/i", "--json")
+    link = json.loads(minted)["link"]
     await ok("fetch", link, "-s", root, LOOP, "--json")
-    await ok("join-check", link, "-s", root, "-p", str(pol), LOOP, "--json")
+    # rine-mls GroupInfos carry no policy: the app's copy is given with -p (as the README)
+    await ok("join-check", link, "-p", str(pol), LOOP, "--json")
     for role in ("committer", "backstop", "deep"):
-        await ok("refresh", "-g", str(GROUP_INFO), "-p", str(pol), "--role", role, "-s", root,
-                 "--epoch-start-ns", "now", LOOP)
+        await ok("refresh", "-g", str(GROUP_INFO), "-p", str(pol), "--epoch-start-ns", "now",
+                 "--role", role, "-s", root, LOOP)
 
     policy = decode_policy_entry(pol.read_bytes())
     assert policy.symmetric_key is not None
