@@ -62,11 +62,11 @@ class Settings(BaseSettings):
         description="one client's share of a slot's write budget (charged before slot_write)",
     )
     client_write_bytes_limit: str = Field(
-        "64 MiB/day",
-        description="bytes one client may store per window (e.g. '64 MiB/day'; 429 above)",
+        "1 GiB/day",
+        description="bytes one client may store per window (e.g. '1 GiB/day'; 429 above)",
     )
     slot_client_write_bytes_limit: str = Field(
-        "8 MiB/hour",
+        "128 MiB/hour",
         description="bytes one client may store in one lane or open slot per window",
     )
     trust_forwarded_for: bool = False
