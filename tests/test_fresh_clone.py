@@ -3,8 +3,12 @@
 Exactly what a newcomer does: clone, start ``scripts/run.sh`` and ``scripts/test.sh``
 together (both build ``.venv`` from nothing: the set-up lock must serialise them), wait for
 the test suite, then run the README's walkthrough against the service ``run.sh`` started.
-pip's own cache is reused, so the clone installs from it. The inner suite deselects this
-test (``PYTEST_ADDOPTS``) so it does not recurse; the command is still ``scripts/test.sh``.
+pip's own cache is reused, so the clone installs from it. The command is still
+``scripts/test.sh`` as written; ``PYTEST_ADDOPTS`` narrows the inner pytest run to the
+tests not marked ``slow`` or ``reliability`` (the outer run has those already, and this test
+is itself ``slow``, so it never recurses). What this test proves is the set-up race and the
+walkthrough on a new clone, not the suite a second time; the narrowing keeps CI near one
+suite's time instead of two.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def test_fresh_clone_runs_the_readme_commands_at_once(tmp_path: Path) -> None:
     env["PATH"] = os.pathsep.join(
         p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT))
     )
-    inner_env = {**env, "PYTEST_ADDOPTS": f"--deselect {THIS}"}
+    inner_env = {**env, "PYTEST_ADDOPTS": f"--deselect {THIS} -m 'not slow and not reliability'"}
     run_log, test_log = tmp_path / "run.log", tmp_path / "test.log"
     with run_log.open("wb") as run_sink, test_log.open("wb") as test_sink:
         server = subprocess.Popen(
