@@ -179,6 +179,7 @@ class ProblemCode(enum.StrEnum):
     INVALID_QUERY = "invalid-query"
     INVALID_BLOB = "invalid-blob"
     PAYLOAD_TOO_LARGE = "payload-too-large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
     MISSING_SIGNATURE = "missing-signature"
     BAD_SIGNATURE = "bad-signature"
     STALE = "stale"
@@ -226,6 +227,10 @@ _PROBLEMS: dict[ProblemCode, tuple[int, str]] = {
     ProblemCode.INVALID_QUERY: (400, "Query parameters are malformed"),
     ProblemCode.INVALID_BLOB: (400, "Body is not an acceptable EncryptedGroupInfoBlob"),
     ProblemCode.PAYLOAD_TOO_LARGE: (413, "Body exceeds the service's size limit"),
+    ProblemCode.UNSUPPORTED_MEDIA_TYPE: (
+        415,
+        "Uploads are application/octet-stream (a serialized blob)",
+    ),
     ProblemCode.MISSING_SIGNATURE: (401, "Lane uploads need an Invitekit-Signature header"),
     ProblemCode.BAD_SIGNATURE: (403, "Signature does not verify for this slot, lane and body"),
     ProblemCode.STALE: (409, "Epoch is below the lane head"),

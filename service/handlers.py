@@ -99,6 +99,8 @@ class Handlers:
         if state.limits is not None:
             await state.limits.client_write(client)
         address = slot_address(request, self.kind, state)
+        if request.content_type != BLOB_MEDIA_TYPE:  # no Content-Type reads as octet-stream
+            raise Problem(ProblemCode.UNSUPPORTED_MEDIA_TYPE, close=True)
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
             raise Problem(ProblemCode.PAYLOAD_TOO_LARGE, close=True)

@@ -263,3 +263,22 @@ async def test_health_ready_metrics_openapi(api: Api) -> None:
     from .support import OPENAPI_PATH
 
     assert doc == yaml.safe_load(OPENAPI_PATH.read_text())
+
+
+async def test_uploads_of_another_media_type_are_refused_and_store_nothing(api: Api) -> None:
+    """Issue 11: a `Content-Type: text/plain` upload was stored. Only the blob media type
+    (or none, which HTTP reads as octet-stream) is an upload; anything else is a 415
+    problem, on both slot kinds, and nothing is stored."""
+    inv = Invite()
+    body = inv.blob(5)
+    for media_type in ("text/plain", "application/json", "multipart/form-data; boundary=x"):
+        headers = {"Content-Type": media_type}
+        opened = await api.post(inv.open_path + "/blobs", body, headers=headers)
+        assert (opened.status, opened.problem_type) == (415, "unsupported-media-type")
+        assert opened.content_type == "application/problem+json"
+        laned = await api.post(inv.lane_path + "/blobs", body, headers={**headers, **inv.sign(body)})
+        assert (laned.status, laned.problem_type) == (415, "unsupported-media-type")
+    assert (await api.get(inv.open_path + "/head")).status == 404
+    assert (await api.get(inv.lane_path + "/head")).status == 404
+    # the same bytes as the blob media type are stored
+    assert (await api.upload_open(inv, body)).status == 201
