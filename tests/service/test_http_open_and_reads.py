@@ -276,7 +276,8 @@ async def test_uploads_of_another_media_type_are_refused_and_store_nothing(api: 
         opened = await api.post(inv.open_path + "/blobs", body, headers=headers)
         assert (opened.status, opened.problem_type) == (415, "unsupported-media-type")
         assert opened.content_type == "application/problem+json"
-        laned = await api.post(inv.lane_path + "/blobs", body, headers={**headers, **inv.sign(body)})
+        signed = {**headers, **inv.sign(body)}
+        laned = await api.post(inv.lane_path + "/blobs", body, headers=signed)
         assert (laned.status, laned.problem_type) == (415, "unsupported-media-type")
     assert (await api.get(inv.open_path + "/head")).status == 404
     assert (await api.get(inv.lane_path + "/head")).status == 404
