@@ -13,12 +13,22 @@ flock 9
 # chromium: the invite landing page is tested in a real headless browser.
 debian_packages=()
 command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
+# npm: the landing page's QR library (package.json) comes from the npm registry.
+command -v npm >/dev/null 2>&1 || debian_packages+=(npm)
 if [ "${#debian_packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${debian_packages[@]}" >/dev/null
+fi
+
+# --- browser assets of the landing page (package.json, package-lock.json) -----------------
+npm_stamp="node_modules/.invitekit-installed"
+npm_want="$(sha256sum package-lock.json | cut -d" " -f1)"
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  npm ci --no-audit --no-fund --silent
+  echo "$npm_want" > "$npm_stamp"
 fi
 
 # --- PostgreSQL server binaries for the PostgreSQL backend's tests and benchmarks -----------

@@ -12,8 +12,10 @@ Invariants (the fragment is the invite capability):
 * It shows the service host and the slot fingerprint (first 8 hex digits of SHA-256 of
   the slot id, as the CLI prints it), offers "open in app" through the configured app link
   (``landing_app_link`` + ``#`` + fragment), a copy button and the QR code of the same link
-  (drawn in the browser by ``static/qr.js``). It does not show the expiry: learning it
-  would need a request naming the slot id (spec/SPEC.md, "Invite landing page").
+  (drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``,
+  which scripts/setup.sh installs; without it the page simply shows no QR code). It does
+  not show the expiry: learning it would need a request naming the slot id (spec/SPEC.md,
+  "Invite landing page").
 * Served at ``landing_path`` (default ``/i``) and its upper-case form (the compact link
   profile, ``HTTPS://HOST/I#BASE32``); ``/.well-known/apple-app-site-association`` and
   ``/.well-known/assetlinks.json`` are served when their files are configured.
@@ -53,8 +55,26 @@ PAGE_HEADERS = {
 }
 
 
+QR_LIBRARY_ASSET = "qrcode.js"
+_CHECKOUT_QR_LIBRARY = (
+    Path(__file__).resolve().parent.parent / "node_modules" / "qrcode-generator" / "dist"
+    / "qrcode.js"
+)
+
+
 def _static(name: str) -> bytes:
     return resources.files("service").joinpath("static", name).read_bytes()
+
+
+def qr_library(settings: Settings) -> bytes | None:
+    """The QR library's script: the configured file, else the checkout's ``node_modules``."""
+    path = settings.landing_qr_library or _CHECKOUT_QR_LIBRARY
+    try:
+        return path.read_bytes()
+    except OSError:
+        if settings.landing_qr_library is not None:
+            raise
+        return None
 
 
 def compact_path(path: str) -> str:
@@ -62,12 +82,14 @@ def compact_path(path: str) -> str:
     return path.upper()
 
 
-def render_page(settings: Settings) -> bytes:
+def render_page(settings: Settings, *, with_qr_library: bool) -> bytes:
     """The one page every invite gets (no per-invite data: the server has none)."""
     template = Template(_static("landing.html").decode())
     path = settings.landing_path or "/i"
+    library = f'<script src="{STATIC_PREFIX}/{QR_LIBRARY_ASSET}"></script>\n'
     return template.substitute(
         static=STATIC_PREFIX,
+        qr_library=library if with_qr_library else "",
         app_link=html.escape(settings.landing_app_link or "", quote=True),
         compact_path=html.escape(compact_path(path), quote=True),
     ).encode()
@@ -76,7 +98,8 @@ def render_page(settings: Settings) -> bytes:
 def add_landing_routes(app: web.Application, settings: Settings) -> None:
     """Register the landing page, its assets and the app-association files."""
     if settings.landing_path:
-        page = render_page(settings)
+        library = qr_library(settings)
+        page = render_page(settings, with_qr_library=library is not None)
 
         async def landing(_request: web.Request) -> web.Response:
             return web.Response(
@@ -87,6 +110,10 @@ def add_landing_routes(app: web.Application, settings: Settings) -> None:
             app.router.add_get(path, landing)
         for name, content_type in _ASSETS.items():
             app.router.add_get(f"{STATIC_PREFIX}/{name}", _asset(_static(name), content_type))
+        if library is not None:
+            app.router.add_get(
+                f"{STATIC_PREFIX}/{QR_LIBRARY_ASSET}", _asset(library, "text/javascript")
+            )
     for route, source in (
         ("/.well-known/apple-app-site-association", settings.apple_app_site_association),
         ("/.well-known/assetlinks.json", settings.assetlinks),
@@ -110,8 +137,10 @@ def _asset(body: bytes, content_type: str) -> Callable[[web.Request], Awaitable[
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "PAGE_HEADERS",
+    "QR_LIBRARY_ASSET",
     "STATIC_PREFIX",
     "add_landing_routes",
     "compact_path",
+    "qr_library",
     "render_page",
 ]

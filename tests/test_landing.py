@@ -196,7 +196,10 @@ async def test_landing_page_renders_a_minted_link_and_leaks_nothing(
 
     # Requests: the page and its three assets, nothing else, none carrying the invite.
     paths = sorted(r["url"].split(f":{front.port}", 1)[1] for r in requests)
-    assert paths == ["/_landing/landing.css", "/_landing/landing.js", "/_landing/qr.js", "/i"]
+    assert paths == [
+        "/_landing/landing.css", "/_landing/landing.js", "/_landing/qr.js",
+        "/_landing/qrcode.js", "/i",
+    ]
     secrets = secrets_of(link)
     for request in requests:
         sent = (request["url"] + json.dumps(request.get("headers", {}))
@@ -224,7 +227,7 @@ async def test_compact_link_opens_the_upper_case_path(
     assert view["link"] == link
     assert decode_qr(png) == [link]
     assert not any(s in bytes(front.received) for s in secrets_of(link))
-    assert len(requests) == 4
+    assert len(requests) == 5
 
 
 async def test_page_headers_forbid_requests_referrers_and_framing(
@@ -273,7 +276,9 @@ def test_chromium_is_installed() -> None:
 async def test_the_pages_qr_encoder_round_trips_every_version(
     service: tuple[str, Path], tmp_path: Path
 ) -> None:
-    """static/qr.js, run in Chromium, read back by a real decoder: versions 1-10, all sizes."""
+    """static/qr.js over qrcode-generator, run in Chromium, read back by a real decoder:
+    the smallest version at level M for each size (1-10 at their capacity limits), and no
+    symbol past version 40's capacity (2,331 bytes at M)."""
     async with Browser(tmp_path / "profile-qr") as browser:
         page = await browser.open(service[0] + "/i")
         await page.wait_for("typeof InviteQr === 'object'")
@@ -293,4 +298,20 @@ async def test_the_pages_qr_encoder_round_trips_every_version(
             img = img.resize(((size + 8) * 6, (size + 8) * 6), Image.NEAREST)
             assert [b.text for b in zxingcpp.read_barcodes(img)] == [text], n
         assert versions == set(range(1, 11))
-        assert await page.evaluate(f"InviteQr.encode({json.dumps('x' * 214)})") is None
+        assert await page.evaluate(f"InviteQr.encode({json.dumps('x' * 214)}).length") == 61
+        assert await page.evaluate(f"InviteQr.encode({json.dumps('x' * 2332)})") is None
+
+
+def test_qr_library_is_the_npm_package_and_optional() -> None:
+    """The page's QR symbols come from the installed qrcode-generator package; a service
+    without it serves a page with no QR script, and a configured file that is missing is a
+    start-up error, not a silent page without QR."""
+    from service.config import Settings
+    from service.landing import qr_library, render_page
+
+    installed = Path(__file__).resolve().parents[1] / "node_modules/qrcode-generator/dist/qrcode.js"
+    assert qr_library(Settings()) == installed.read_bytes()
+    assert b"/_landing/qrcode.js" in render_page(Settings(), with_qr_library=True)
+    assert b"/_landing/qrcode.js" not in render_page(Settings(), with_qr_library=False)
+    with pytest.raises(OSError):
+        qr_library(Settings(landing_qr_library=Path("/nonexistent/qrcode.js")))

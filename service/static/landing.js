@@ -145,7 +145,9 @@
       }
     });
     if (!InviteQr.draw($("qr"), link, 6)) {
-      $("qr-note").textContent = "This link is too long for the page's QR code.";
+      $("qr-note").textContent = InviteQr.available
+        ? "This link is too long for a QR code."
+        : "This service shows no QR code; copy the link instead.";
     }
     body.dataset.state = "ready";
   }
