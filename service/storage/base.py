@@ -22,9 +22,9 @@ Contract (what the conformance suite in ``tests/service`` checks):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..admission import (
     AdmissionPolicy,
@@ -34,6 +34,40 @@ from ..admission import (
     SlotAddress,
     Upload,
 )
+
+
+def u64(value: int) -> bytes:
+    """A uint64 column: 8 bytes big-endian, so byte order is numeric order (both backends)."""
+    return value.to_bytes(8, "big")
+
+
+def from_u64(raw: bytes) -> int:
+    """Inverse of :func:`u64`."""
+    return int.from_bytes(raw, "big")
+
+
+#: The entry metadata columns every backend selects, in this order (see :func:`entry_meta`).
+META_FIELDS = (
+    "seq", "sha256", "fields_key", "epoch", "group_state_hash", "expires_at_ns", "nonce",
+    "signature", "received_ns", "size",
+)
+
+
+def entry_meta(values: Sequence[Any]) -> EntryMeta:
+    """An :class:`EntryMeta` from the :data:`META_FIELDS` column values, in that order."""
+    seq, sha256, fields_key, epoch, gsh, expires, nonce, signature, received, size = values
+    return EntryMeta(
+        seq=seq,
+        sha256=sha256,
+        fields_key=fields_key,
+        epoch=from_u64(epoch),
+        group_state_hash=gsh,
+        expires_at_ns=from_u64(expires),
+        nonce=nonce,
+        signature=signature,
+        received_ns=received,
+        size=size,
+    )
 
 
 class StorageUnavailable(Exception):

@@ -47,7 +47,16 @@ from ..admission import (
     decide,
     read_window,
 )
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
+from .base import (
+    META_FIELDS,
+    AdmitResult,
+    GcReport,
+    StorageUnavailable,
+    StoredBlob,
+    entry_meta,
+    from_u64,
+    u64,
+)
 from .markers import ChangeMarkers
 from .pg_migrations import migrate
 
@@ -150,14 +159,6 @@ RETURNING r.hits
 """
 
 
-def _u64(value: int) -> bytes:
-    return value.to_bytes(8, "big")
-
-
-def _from_u64(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
-
-
 def slot_lock_key(address: SlotAddress) -> int:
     """The slot's advisory-lock key: the first 8 bytes of SHA-256 over its ids, signed."""
     digest = hashlib.sha256(address.slot_id + b"\x00" + address.lane_id).digest()
@@ -170,18 +171,7 @@ def is_postgres_url(url: str) -> bool:
 
 
 def _meta(row: asyncpg.Record) -> EntryMeta:
-    return EntryMeta(
-        seq=row["seq"],
-        sha256=row["sha256"],
-        fields_key=row["fields_key"],
-        epoch=_from_u64(row["epoch"]),
-        group_state_hash=row["group_state_hash"],
-        expires_at_ns=_from_u64(row["expires_at_ns"]),
-        nonce=row["nonce"],
-        signature=row["signature"],
-        received_ns=row["received_ns"],
-        size=row["size"],
-    )
+    return entry_meta([row[name] for name in META_FIELDS])
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
@@ -362,7 +352,7 @@ class PostgresBlobStore:
         if rows:
             first = rows[0]
             if first["head_epoch"] is not None:
-                head = Head(_from_u64(first["head_epoch"]), first["head_hash"])
+                head = Head(from_u64(first["head_epoch"]), first["head_hash"])
             entries = tuple(_meta(r) for r in rows if r["seq"] is not None)
         state = SlotState(exists=bool(rows), head=head, entries=entries)
         decision = decide(address.kind, state, upload, policy, now_ns)
@@ -374,15 +364,15 @@ class PostgresBlobStore:
             address.slot_id,
             address.lane_id,
             slot_lock_key(address),
-            None if new_head is None else _u64(new_head.epoch),
+            None if new_head is None else u64(new_head.epoch),
             None if new_head is None else new_head.group_state_hash,
             now_ns,
             list(decision.evict),
             upload.sha256,
             upload.fields_key,
-            _u64(upload.epoch),
+            u64(upload.epoch),
             upload.group_state_hash,
-            _u64(upload.expires_at_ns),
+            u64(upload.expires_at_ns),
             upload.nonce,
             upload.signature,
             upload.received_ns,
@@ -411,7 +401,7 @@ class PostgresBlobStore:
         """Delete expired blobs, idle slots and stale rate counters in short chunks."""
         pool = self._pool_or_raise()
         try:
-            expired = await self._sweep(pool, _GC_EXPIRED, _u64(now_ns))
+            expired = await self._sweep(pool, _GC_EXPIRED, u64(now_ns))
             idle = 0
             if idle_before_ns is not None:
                 idle = await self._sweep(pool, _GC_IDLE, idle_before_ns)
@@ -448,12 +438,12 @@ class PostgresBlobStore:
         """The most recent ``limit`` live entries by arrival, in candidate order; bodies
         cross the wire only for those returned."""
         pool = self._pool_or_raise()
-        args: list[Any] = [address.slot_id, address.lane_id, _u64(now_ns), max(limit, 0)]
+        args: list[Any] = [address.slot_id, address.lane_id, u64(now_ns), max(limit, 0)]
         args.append(with_body)
         sql = _LIST
         if match is not None:
             sql = _LIST_MATCH
-            args += [_u64(match.epoch), match.group_state_hash]
+            args += [u64(match.epoch), match.group_state_hash]
         rows = await self._fetch(pool, sql, args)
         return self._live(rows, limit)
 
@@ -463,7 +453,7 @@ class PostgresBlobStore:
         """The live entry with this content address, if the slot retains one."""
         pool = self._pool_or_raise()
         rows = await self._fetch(
-            pool, _BY_SHA, [address.slot_id, address.lane_id, _u64(now_ns), sha256, with_body]
+            pool, _BY_SHA, [address.slot_id, address.lane_id, u64(now_ns), sha256, with_body]
         )
         found = self._live(rows, 1, ordered=False)
         return found[0] if found else None

@@ -51,7 +51,15 @@ from ..admission import (
     decide,
     read_window,
 )
-from .base import AdmitResult, GcReport, StorageUnavailable, StoredBlob
+from .base import (
+    AdmitResult,
+    GcReport,
+    StorageUnavailable,
+    StoredBlob,
+    entry_meta,
+    from_u64,
+    u64,
+)
 from .markers import ChangeMarkers
 
 _SCHEMA = """
@@ -122,14 +130,6 @@ _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
-def _u64(value: int) -> bytes:
-    return value.to_bytes(8, "big")
-
-
-def _from_u64(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
-
-
 def sqlite_path_from_url(url: str) -> str:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:``."""
     prefix = "sqlite:///"
@@ -148,18 +148,7 @@ class _Job:
 
 
 def _meta(row: Sequence[Any]) -> EntryMeta:
-    return EntryMeta(
-        seq=row[0],
-        sha256=row[1],
-        fields_key=row[2],
-        epoch=_from_u64(row[3]),
-        group_state_hash=row[4],
-        expires_at_ns=_from_u64(row[5]),
-        nonce=row[6],
-        signature=row[7],
-        received_ns=row[8],
-        size=row[9],
-    )
+    return entry_meta(row[:10])
 
 
 def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connection:
@@ -191,7 +180,7 @@ def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
     if slot_row is not None:
         slot_ref = int(slot_row[0])
         if slot_row[1] is not None:
-            head = Head(_from_u64(slot_row[1]), slot_row[2])
+            head = Head(from_u64(slot_row[1]), slot_row[2])
         entries = tuple(_meta(r) for r in db.execute(_LOAD_ENTRIES, (slot_ref,)))
     state = SlotState(exists=slot_ref is not None, head=head, entries=entries)
     decision = decide(address.kind, state, upload, job.policy, job.now_ns)
@@ -204,7 +193,7 @@ def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
             (
                 address.slot_id,
                 address.lane_id,
-                None if new_head is None else _u64(new_head.epoch),
+                None if new_head is None else u64(new_head.epoch),
                 None if new_head is None else new_head.group_state_hash,
                 job.now_ns,
             ),
@@ -224,9 +213,9 @@ def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
             slot_ref,
             upload.sha256,
             upload.fields_key,
-            _u64(upload.epoch),
+            u64(upload.epoch),
             upload.group_state_hash,
-            _u64(upload.expires_at_ns),
+            u64(upload.expires_at_ns),
             upload.nonce,
             upload.signature,
             upload.received_ns,
@@ -513,7 +502,7 @@ class SqliteBlobStore:
 
     def _gc_chunk_expired(self, now_ns: int) -> tuple[int, bool]:
         def work(db: sqlite3.Connection, limit: int) -> int:
-            return max(db.execute(_GC_EXPIRED, (_u64(now_ns), limit)).rowcount, 0)
+            return max(db.execute(_GC_EXPIRED, (u64(now_ns), limit)).rowcount, 0)
 
         return self._chunked(work)
 
@@ -586,7 +575,7 @@ class SqliteBlobStore:
         params: tuple[Any, ...] = (address.slot_id, address.lane_id)
         if match is not None:
             filters += " AND b.epoch = ? AND b.group_state_hash = ?"
-            params += (_u64(match.epoch), match.group_state_hash)
+            params += (u64(match.epoch), match.group_state_hash)
         cut = max(limit, 0)
         sql = _LIST.format(filters=filters) if with_body else _LIST_META.format(filters=filters)
         args = params
