@@ -37,7 +37,6 @@ from .config import Settings
 from .connections import (
     ConnectionGuard,
     default_max_connections,
-    handler_factory,
     install,
     raise_descriptor_limit,
 )
@@ -117,7 +116,7 @@ async def serve(
     assert runner.server is not None
     try:
         server = await loop.create_server(
-            guard.factory(handler_factory(runner.server, **protocol_options)),
+            guard.factory(runner.server, **protocol_options),
             settings.host,
             settings.port,
             reuse_port=reuse_port or None,
@@ -145,6 +144,7 @@ async def serve(
         if watch is not None:
             watch.cancel()
         server.close()
+        guard.close()
         await runner.cleanup()
         logs.event(logger, "stopped", worker=index)
 

@@ -1,15 +1,19 @@
 """Connection guard: a bound on open connections and a deadline on request heads.
 
-Each accepted connection gets a thin :class:`GuardedProtocol` in front of aiohttp's own
-protocol (plain asyncio delegation, no aiohttp internals). Invariants:
+Each accepted connection is a :class:`GuardedRequestHandler` — aiohttp's own protocol with
+problem+json parser errors and the guard's bookkeeping (a subclass, so the per-request path
+pays no delegation). Invariants:
 
 * at most ``max_connections`` connections are open in this process: a new connection past
   the bound closes the connection that has been idle longest (no request in progress), or,
   when every connection is busy, is itself closed at once. The bound sits below the
   descriptor limit, so ``accept`` never fails and health checks and reads keep answering;
 * once a request head has started to arrive, it must be complete within ``header_timeout_s``
-  or the connection is closed (slow-loris). Idle connections are closed by aiohttp's
-  keep-alive timer (``idle_timeout_s``), which also runs from the moment of connecting.
+  or the connection is closed (slow-loris). One sweep per process checks the deadlines
+  (``sweep_interval_s``, at most a quarter of the timeout), so a head is cut off between
+  ``header_timeout_s`` and ``header_timeout_s + sweep_interval_s`` after its first byte.
+  Idle connections are closed by aiohttp's keep-alive timer (``idle_timeout_s``), which
+  also runs from the moment of connecting.
 
 The edge middleware tells the guard when a request is in progress (:func:`request_started`,
 :func:`request_finished`); body deadlines live in :mod:`service.bodies`.
@@ -38,7 +42,6 @@ from .state import STATE_KEY
 
 #: Descriptors kept free for the database, its WAL and shared-memory files, logs.
 DESCRIPTOR_RESERVE = 256
-_GUARD_KEY: web.AppKey[ConnectionGuard] = web.AppKey("connection_guard")
 
 
 def raise_descriptor_limit() -> int:
@@ -56,11 +59,60 @@ def default_max_connections(soft_limit: int) -> int:
     return max(16, soft_limit - DESCRIPTOR_RESERVE)
 
 
-class ProblemRequestHandler(RequestHandler):
-    """aiohttp's protocol, except that errors it answers itself (a request it cannot parse:
-    bad request line, oversize or malformed headers, broken chunking) are problem+json and
-    are logged as one JSON line with the status only — never the parser's message, which
-    quotes request bytes."""
+class GuardedRequestHandler(RequestHandler):
+    """aiohttp's protocol, with the guard's bookkeeping, and with errors it answers itself
+    (a request it cannot parse: bad request line, oversize or malformed headers, broken
+    chunking) as problem+json, logged as one JSON line with the status only — never the
+    parser's message, which quotes request bytes."""
+
+    def __init__(self, guard: ConnectionGuard, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+        self.in_request = False
+        self.shed = False
+        self.transport_: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit (possibly shedding an idle connection) or close at once."""
+        self.transport_ = cast(asyncio.Transport, transport)
+        if not self.guard.admit(self):
+            self.shed = True
+            self.transport_.abort()
+            return
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Start the head deadline on the first byte of a request head."""
+        if self.shed:
+            return
+        if not self.in_request and data:
+            self.guard.head_started(self)
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Forget the connection."""
+        if self.shed:
+            return
+        self.guard.forget(self)
+        super().connection_lost(exc)
+
+    def started(self) -> None:
+        """A complete request head arrived; its handler runs."""
+        self.in_request = True
+        guard = self.guard
+        guard.heads.pop(self, None)
+        guard.idle.pop(self, None)
+
+    def finished(self) -> None:
+        """The handler returned; the connection is idle again."""
+        self.in_request = False
+        if self in self.guard.open:
+            self.guard.idle[self] = None  # the most recently idle go last
+
+    def close_now(self) -> None:
+        """Close the connection now."""
+        if self.transport_ is not None:
+            self.transport_.abort()
 
     def handle_error(
         self,
@@ -88,110 +140,29 @@ class ProblemRequestHandler(RequestHandler):
         return problem_response(problem)
 
 
-def handler_factory(server: web.Server, **kwargs: Any) -> Callable[[], RequestHandler]:
-    """Build :class:`ProblemRequestHandler` s for ``server`` (kwargs: RequestHandler's)."""
-    loop = asyncio.get_running_loop()
-    return lambda: ProblemRequestHandler(server, loop=loop, **kwargs)
-
-
-class GuardedProtocol(asyncio.Protocol):
-    """Delegates to aiohttp's protocol; tracks activity for the guard."""
-
-    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
-        self.guard = guard
-        self.inner = inner
-        self.transport: asyncio.Transport | None = None
-        self.in_request = False
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._shed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Admit (possibly shedding an idle connection) or close at once."""
-        self.transport = cast(asyncio.Transport, transport)
-        if not self.guard.admit(self):
-            self._shed = True
-            self.transport.abort()
-            return
-        self.inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        """Start the head deadline on the first byte of a request head."""
-        if self._shed:
-            return
-        if not self.in_request and self._head_timer is None and data:
-            self._head_timer = asyncio.get_running_loop().call_later(
-                self.guard.header_timeout_s, self._head_expired
-            )
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        """Delegate."""
-        return None if self._shed else self.inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection; delegate."""
-        self._cancel_head_timer()
-        if self._shed:
-            return
-        self.guard.forget(self)
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        """Delegate."""
-        if not self._shed:
-            self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        """Delegate."""
-        if not self._shed:
-            self.inner.resume_writing()
-
-    def started(self) -> None:
-        """A complete request head arrived; its handler runs."""
-        self._cancel_head_timer()
-        self.in_request = True
-        self.guard.idle.pop(self, None)
-
-    def finished(self) -> None:
-        """The handler returned; the connection is idle again."""
-        self.in_request = False
-        if self.inner in self.guard.open:
-            self.guard.idle[self] = None  # the most recently idle go last
-
-    def close(self) -> None:
-        """Close the connection now."""
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_expired(self) -> None:
-        self._head_timer = None
-        if not self.in_request:
-            self.guard.timed_out += 1
-            self.close()
-
-
 class ConnectionGuard:
     """The open connections of one process and the limits applied to them."""
 
     def __init__(self, *, max_connections: int, header_timeout_s: float) -> None:
         self.max_connections = max_connections
         self.header_timeout_s = header_timeout_s
-        self.open: dict[asyncio.Protocol, GuardedProtocol] = {}
+        self.sweep_interval_s = min(1.0, header_timeout_s / 4)
+        self.open: set[GuardedRequestHandler] = set()
         #: Open connections with no request in progress, longest idle first.
-        self.idle: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self.idle: OrderedDict[GuardedRequestHandler, None] = OrderedDict()
+        #: Connections whose request head is arriving → when its first byte came (loop time);
+        #: insertion order is arrival order, so the sweep stops at the first one in time.
+        self.heads: dict[GuardedRequestHandler, float] = {}
         self.shed = 0
         self.timed_out = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
-    def factory(self, inner_factory: Callable[[], Any]) -> Callable[[], GuardedProtocol]:
-        """A protocol factory for ``loop.create_server`` wrapping aiohttp's."""
-        return lambda: GuardedProtocol(self, inner_factory())
+    def factory(self, server: web.Server, **kwargs: Any) -> Callable[[], GuardedRequestHandler]:
+        """A protocol factory for ``loop.create_server`` (kwargs: RequestHandler's)."""
+        loop = asyncio.get_running_loop()
+        return lambda: GuardedRequestHandler(self, server, loop=loop, **kwargs)
 
-    def admit(self, conn: GuardedProtocol) -> bool:
+    def admit(self, conn: GuardedRequestHandler) -> bool:
         """Make room for ``conn`` (closing the longest-idle connection) or refuse it."""
         if len(self.open) >= self.max_connections:
             self.shed += 1
@@ -199,24 +170,53 @@ class ConnectionGuard:
                 return False
             victim = next(iter(self.idle))
             self.forget(victim)
-            victim.close()
-        self.open[conn.inner] = conn
+            victim.close_now()
+        self.open.add(conn)
         self.idle[conn] = None
         return True
 
-    def forget(self, conn: GuardedProtocol) -> None:
-        """``conn`` is gone."""
-        self.open.pop(conn.inner, None)
-        self.idle.pop(conn, None)
+    def head_started(self, conn: GuardedRequestHandler) -> None:
+        """The first byte of a request head arrived on ``conn`` (later bytes: no-op)."""
+        heads = self.heads
+        if conn not in heads:
+            loop = asyncio.get_running_loop()
+            heads[conn] = loop.time()
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self.sweep_interval_s, self._sweep)
 
-    def of(self, protocol: object) -> GuardedProtocol | None:
-        """The guarded connection behind aiohttp's protocol object, if guarded."""
-        return self.open.get(protocol)  # type: ignore[call-overload,no-any-return]
+    def _sweep(self) -> None:
+        """Close connections whose request head is overdue; re-arm while heads are pending."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        cutoff = loop.time() - self.header_timeout_s
+        heads = self.heads
+        while heads:
+            conn, since = next(iter(heads.items()))
+            if since > cutoff:
+                break
+            del heads[conn]
+            if not conn.in_request:
+                self.timed_out += 1
+                self.forget(conn)
+                conn.close_now()
+        if heads:
+            self._sweeper = loop.call_later(self.sweep_interval_s, self._sweep)
+
+    def forget(self, conn: GuardedRequestHandler) -> None:
+        """``conn`` is gone."""
+        self.open.discard(conn)
+        self.idle.pop(conn, None)
+        self.heads.pop(conn, None)
+
+    def close(self) -> None:
+        """Stop the deadline sweep."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
 
 def install(app: web.Application, guard: ConnectionGuard) -> None:
-    """Let the middleware of ``app`` report request progress to ``guard``; export its counts."""
-    app[_GUARD_KEY] = guard
+    """Export the counts of ``guard`` in the metrics of ``app``."""
     registry = app[STATE_KEY].metrics.registry
     for name, doc, read in (
         ("invitekit_open_connections", "Open connections", lambda: len(guard.open)),
@@ -234,16 +234,16 @@ def install(app: web.Application, guard: ConnectionGuard) -> None:
         Gauge(name, doc, registry=registry).set_function(read)
 
 
-def request_started(request: web.Request) -> GuardedProtocol | None:
+def request_started(request: web.Request) -> GuardedRequestHandler | None:
     """Mark the request's connection busy (no-op when the app runs unguarded)."""
-    guard = request.app.get(_GUARD_KEY)
-    conn = None if guard is None else guard.of(request.protocol)
-    if conn is not None:
+    conn = request.protocol
+    if isinstance(conn, GuardedRequestHandler):
         conn.started()
-    return conn
+        return conn
+    return None
 
 
-def request_finished(conn: GuardedProtocol | None) -> None:
+def request_finished(conn: GuardedRequestHandler | None) -> None:
     """Mark the connection idle again."""
     if conn is not None:
         conn.finished()
@@ -252,10 +252,8 @@ def request_finished(conn: GuardedProtocol | None) -> None:
 __all__ = [
     "DESCRIPTOR_RESERVE",
     "ConnectionGuard",
-    "GuardedProtocol",
-    "ProblemRequestHandler",
+    "GuardedRequestHandler",
     "default_max_connections",
-    "handler_factory",
     "install",
     "raise_descriptor_limit",
     "request_finished",

@@ -35,8 +35,8 @@ async def gc_loop(state: ServiceState) -> None:
             logs.event(state.logger, "gc failed", logging.WARNING, exc_type=type(exc).__name__)
         else:
             if report.expired_blobs or report.idle_slots:
-                state.metrics.gc_deleted.labels("expired_blob").inc(report.expired_blobs)
-                state.metrics.gc_deleted.labels("idle_slot").inc(report.idle_slots)
+                state.metrics.gc_deleted.inc(("expired_blob",), report.expired_blobs)
+                state.metrics.gc_deleted.inc(("idle_slot",), report.idle_slots)
                 state.head_cache.clear()
                 logs.event(
                     state.logger,

@@ -113,7 +113,7 @@ class Handlers:
             max_bytes=settings.max_body_bytes,
             timeout_s=settings.body_timeout_s,
         )
-        state.metrics.bytes_in.inc(len(body))
+        state.metrics.bytes_in.inc((), len(body))
         sha256 = hashlib.sha256(body).digest()
         if expected is not None and sha256 != expected:
             raise Problem(ProblemCode.CONTENT_ADDRESS_MISMATCH)
@@ -140,7 +140,7 @@ class Handlers:
             body, parsed.blob, sha256=sha256, signature=signature, received_ns=now
         )
         result = await state.store.admit(address, upload, state.policy(self.kind), now)
-        state.metrics.uploads.labels(self.kind.value, result.outcome.value).inc()
+        state.metrics.uploads.inc((self.kind.value, result.outcome.value))
         head = head_ref(result.head)
         head_json = None if head is None else head.to_json()
         refused = _REFUSED.get(result.outcome)
@@ -184,7 +184,7 @@ class Handlers:
             )
         state.count_fetch(self.kind, "head", "200")
         body = entry.blob.body or b""
-        state.metrics.bytes_out.inc(len(body))
+        state.metrics.bytes_out.inc((), len(body))
         return web.Response(body=body, headers=entry.headers)
 
     async def list_blobs(self, request: web.Request) -> web.StreamResponse:
@@ -211,7 +211,7 @@ class Handlers:
             items=blob_records(items),
         )
         state.count_fetch(self.kind, route, "200")
-        state.metrics.bytes_out.inc(sum(item.meta.size for item in items))
+        state.metrics.bytes_out.inc((), sum(item.meta.size for item in items))
         return json_response(200, listing.to_json(), cache)
 
     async def get_blob(self, request: web.Request) -> web.StreamResponse:
@@ -241,7 +241,7 @@ class Handlers:
             headers["Content-Length"] = str(blob.meta.size)
             return web.Response(headers=headers, content_type=BLOB_MEDIA_TYPE)
         body = blob.body or b""
-        state.metrics.bytes_out.inc(len(body))
+        state.metrics.bytes_out.inc((), len(body))
         return web.Response(body=body, headers=headers, content_type=BLOB_MEDIA_TYPE)
 
     async def presence(self, request: web.Request) -> web.StreamResponse:

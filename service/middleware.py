@@ -82,7 +82,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         elapsed = time.perf_counter() - started
         state.observe_latency(route, request.method, elapsed)
         if code is not None:
-            state.metrics.rejections.labels(code).inc()
+            state.metrics.rejections.inc((code,))
         if state.settings.access_log:
             logs.event(
                 state.logger,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 from aiohttp import web
@@ -66,8 +65,6 @@ class ServiceState:
             registry=self.metrics.registry,
         ).set_function(lambda: self.head_cache.bytes)
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
-        self._fetch_children: dict[tuple[str, str, str], Any] = {}
-        self._latency_children: dict[tuple[str, str], Any] = {}
         self.gc_wake = asyncio.Event()
         self.gc_task: asyncio.Task[None] | None = None
         self.openapi_json: bytes = _load_openapi(settings.openapi_path)
@@ -90,20 +87,12 @@ class ServiceState:
         return request.remote or "unknown"
 
     def count_fetch(self, kind: SlotKind, route: str, status: str) -> None:
-        """Increment the fetch counter (label children are cached: this is the hot path)."""
-        key = (kind.value, route, status)
-        child = self._fetch_children.get(key)
-        if child is None:
-            child = self._fetch_children[key] = self.metrics.fetches.labels(*key)
-        child.inc()
+        """Increment the fetch counter."""
+        self.metrics.fetches.inc((kind.value, route, status))
 
     def observe_latency(self, route: str, method: str, seconds: float) -> None:
         """Record one request's latency."""
-        key = (route, method)
-        child = self._latency_children.get(key)
-        if child is None:
-            child = self._latency_children[key] = self.metrics.latency.labels(*key)
-        child.observe(seconds)
+        self.metrics.latency.observe((route, method), seconds)
 
     def wake_gc(self) -> None:
         """Ask the GC loop to run soon (a read saw an expired blob)."""
