@@ -10,8 +10,8 @@ Modes (one command each):
 * ``head`` — head GETs over uniformly random open slots: the first ``--small`` slots vs all
   ``--slots`` slots of one database, back to back in one run, on each backend. The slots are
   filled by bulk insert straight into the store's schema (one real sealed 4 KiB blob).
-* ``uploads`` — durable uploads (distinct valid blobs, open slots): SQLite with one worker,
-  PostgreSQL with 1, 2 and 4 workers.
+* ``uploads`` — durable uploads (distinct valid blobs, open slots): SQLite with 1 and 2
+  workers on one file, PostgreSQL with 1, 2 and 4 workers.
 * ``gc`` — ``--expired`` expired blobs in the database, the service's GC sweeping them while
   wrk uploads; upload latency per ``--slice``-second window until the sweep is done.
 """
@@ -96,8 +96,20 @@ def fill_sqlite(path: Path, slots: int, body: bytes, cols: dict[str, Any]) -> fl
             "INSERT INTO blobs (slot_ref, sha256, fields_key, epoch, group_state_hash, "
             "expires_at_ns, nonce, signature, received_ns, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-            ((i + 1, cols["sha256"], cols["fields_key"], cols["epoch"], cols["gsh"],
-              cols["expires"], cols["nonce"], now, body) for i in ids),
+            (
+                (
+                    i + 1,
+                    cols["sha256"],
+                    cols["fields_key"],
+                    cols["epoch"],
+                    cols["gsh"],
+                    cols["expires"],
+                    cols["nonce"],
+                    now,
+                    body,
+                )
+                for i in ids
+            ),
         )
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
@@ -225,7 +237,7 @@ def bench_head(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None
         finally:
             stop(svc)
         if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm", "-markers"):
+            for suffix in ("", "-wal", "-shm", "-markers", "-writelock"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         else:
             assert pg is not None
@@ -235,7 +247,9 @@ def bench_head(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None
 
 def bench_uploads(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None) -> list[Any]:
     script = lua_upload_script(workdir)
-    runs: list[tuple[str, str, int]] = [("sqlite", f"sqlite:///{workdir / 'up.sqlite3'}", 1)]
+    runs: list[tuple[str, str, int]] = [
+        ("sqlite", f"sqlite:///{workdir / f'up{w}.sqlite3'}", w) for w in (1, 2)
+    ]
     if pg is not None:
         runs += [("postgres", "", w) for w in (1, 2, 4)]
     rows: list[WrkResult] = []

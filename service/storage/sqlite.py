@@ -15,6 +15,12 @@ Threads and connections (all plain :mod:`sqlite3`):
   ``inline_reads=True`` small reads (metadata, or one body) run on the event loop's own
   connection instead, which saves the thread hop when the database is resident in memory
   but stalls the loop when a page has to come from disk.
+* **Write turns** — processes sharing the file (``--workers N``) queue for the write lock
+  on an ``flock`` of ``<database>-writelock`` before ``BEGIN IMMEDIATE``: the kernel wakes the
+  next writer the moment the lock is released, where SQLite's own busy handler would sleep
+  and poll (measured p99 of about 1 s with two workers). ``BEGIN IMMEDIATE`` stays the real
+  lock; the turn only orders the writers that take it. The kernel drops the turn of a
+  process that dies, so a killed worker cannot wedge the file.
 * **GC** — runs on the writer thread in short chunks (one transaction each, sized to take a
   about 20 ms), so a group commit waits at most one chunk.
 * **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
@@ -29,13 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +244,27 @@ def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
     return AdmitResult(decision.outcome, entry, new_head)
 
 
+class _WriteTurn:
+    """An exclusive ``flock`` that orders the write transactions of every process sharing
+    one database file (taken on the writer thread only; see module doc)."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Block until this process's turn, hold it for the ``with`` body."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Release the descriptor (and with it any turn still held)."""
+        os.close(self._fd)
+
+
 class SqliteBlobStore:
     """:class:`~service.storage.base.BlobStore` on one SQLite file (see module doc)."""
 
@@ -274,6 +302,7 @@ class SqliteBlobStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._markers = ChangeMarkers(path + "-markers")
+        self._turn = _WriteTurn(path + "-writelock")
         self._closed = False
         self._dirty = asyncio.Event()
         self._gc_chunk = 256
@@ -347,6 +376,7 @@ class SqliteBlobStore:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
         self._markers.close()
+        self._turn.close()
         if self._memory_dir is not None:
             shutil.rmtree(self._memory_dir, ignore_errors=True)
 
@@ -418,14 +448,15 @@ class SqliteBlobStore:
     def _transaction(self, batch: list[_Job]) -> list[AdmitResult]:
         db = self._writer
         assert db is not None
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            results = [_admit_locked(db, job) for job in batch]
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
+        with self._turn.held():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                results = [_admit_locked(db, job) for job in batch]
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
         changed = [
             ChangeMarkers.bucket(job.address)
             for job, result in zip(batch, results, strict=True)
@@ -470,29 +501,32 @@ class SqliteBlobStore:
         if writer is None or checkpointer is None:
             return
         with contextlib.suppress(sqlite3.Error):
-            # executescript steps the pragma to the end (one page is freed per step).
-            await loop.run_in_executor(
-                self._write_exec, writer.executescript, "PRAGMA incremental_vacuum;"
-            )
+            await loop.run_in_executor(self._write_exec, self._incremental_vacuum, writer)
             await loop.run_in_executor(
                 self._ckpt_exec,
                 lambda: checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
             )
+
+    def _incremental_vacuum(self, writer: sqlite3.Connection) -> None:
+        with self._turn.held():
+            # executescript steps the pragma to the end (one page is freed per step).
+            writer.executescript("PRAGMA incremental_vacuum;")
 
     def _chunked(self, work: Callable[[sqlite3.Connection, int], int]) -> tuple[int, bool]:
         """Writer thread: one chunk in its own transaction; adapt the chunk to the time taken."""
         db = self._writer
         assert db is not None
         limit = self._gc_chunk
-        started = time.perf_counter()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            removed = work(db, limit)
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
+        with self._turn.held():
+            started = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = work(db, limit)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
         took = time.perf_counter() - started
         if removed == limit and took < _GC_TARGET_S / 2:
             self._gc_chunk = min(limit * 2, 16_384)
@@ -671,15 +705,16 @@ class SqliteBlobStore:
             ),
             ("DELETE FROM readiness_probe",),
         ):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql in statements:
-                    db.execute(sql)
-                db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                raise
+            with self._turn.held():
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql in statements:
+                        db.execute(sql)
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""

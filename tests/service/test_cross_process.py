@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from service.admission import AdmissionPolicy, Outcome, SlotAddress, SlotKind
+from service.storage import StorageUnavailable
 from service.storage.pg_migrations import MIGRATIONS
 from service.storage.postgres import PostgresBlobStore
 
@@ -51,9 +52,7 @@ def cluster(postgres_server: LocalPostgres, tmp_path: Path):
 
     def make(n: int, *extra: str) -> list[ServiceProcess]:
         url = postgres_server.create_database()
-        procs = [
-            ServiceProcess(url, tmp_path, [*QUIET, *extra]) for _ in range(n)
-        ]
+        procs = [ServiceProcess(url, tmp_path, [*QUIET, *extra]) for _ in range(n)]
         started.extend(procs)
         start_together(procs)
         return procs
@@ -157,9 +156,12 @@ async def test_write_budgets_are_shared_across_processes(cluster) -> None:
 async def test_slot_and_read_budgets_are_shared_across_processes(cluster) -> None:
     a, b = cluster(
         2,
-        "--client-write-limit", "100/minute",
-        "--slot-write-limit", "3/minute",
-        "--client-read-limit", "6/minute",
+        "--client-write-limit",
+        "100/minute",
+        "--slot-write-limit",
+        "3/minute",
+        "--client-read-limit",
+        "6/minute",
     )
     inv = Invite()
     async with aiohttp.ClientSession() as session:
@@ -259,26 +261,38 @@ async def test_change_markers_cross_processes_and_survive_a_lost_listener(
         while reader.change_marker(addr) == before and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert reader.change_marker(addr) != before
-        # Kill the reader's listener connection for real: until it is back, markers never
-        # repeat (caches miss rather than serve stale data) and readiness says so.
-        conn = await asyncpg.connect(url)
+        stable_before_loss = reader.change_marker(addr)
+        # Kill the reader's listener connection for real, with new connections to the
+        # database refused so the reconnect cannot win the race with this test: until the
+        # listener is back, markers never repeat (caches miss rather than serve stale data)
+        # and readiness says so.
+        dbname = url.rsplit("/", 1)[1].split("?", 1)[0]
+        postgres_server.psql(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+        conn = await asyncpg.connect(postgres_server.url())
         try:
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+                "WHERE query LIKE 'LISTEN%' AND datname = $1",
+                dbname,
             )
         finally:
             await conn.close()
-        seen_unknown = False
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            first, second = reader.change_marker(addr), reader.change_marker(addr)
-            if first != second:
-                seen_unknown = True
-            elif seen_unknown:
-                break  # listening again
+        while reader.change_marker(addr) == reader.change_marker(addr):
+            assert time.monotonic() < deadline, "the lost listener was never noticed"
             await asyncio.sleep(0.01)
-        assert seen_unknown
+        first, second = reader.change_marker(addr), reader.change_marker(addr)
+        assert first != second
+        assert stable_before_loss not in (first, second)
+        with pytest.raises(StorageUnavailable):
+            await reader.check_ready()
+        postgres_server.psql(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+        deadline = time.monotonic() + 15
+        while reader.change_marker(addr) != reader.change_marker(addr):
+            assert time.monotonic() < deadline, "the listener never came back"
+            await asyncio.sleep(0.05)
+        # Back: anything announced while deaf was invalidated (every bucket bumped).
+        assert reader.change_marker(addr) != stable_before_loss
         await reader.check_ready()
         stable = reader.change_marker(addr)
         await writer.admit(addr, upload(inv, 2), policy, time.time_ns())

@@ -1,10 +1,13 @@
 """The SQLite store's scaling mechanics: GC in short chunks that let uploads through,
-checkpoints run by the store (not inside commits), and the ``:memory:`` URL."""
+checkpoints run by the store (not inside commits), the ``:memory:`` URL, and the
+cross-process write turn."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,8 +34,16 @@ def fill_expired(path: Path, count: int) -> None:
             "INSERT INTO blobs (slot_ref, sha256, fields_key, epoch, group_state_hash, "
             "expires_at_ns, nonce, received_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (
-                (i + 1, b"s" * 32, b"f" * 32, bytes(8), b"h" * 32, (1).to_bytes(8, "big"),
-                 bytes(12), b"body")
+                (
+                    i + 1,
+                    b"s" * 32,
+                    b"f" * 32,
+                    bytes(8),
+                    b"h" * 32,
+                    (1).to_bytes(8, "big"),
+                    bytes(12),
+                    b"body",
+                )
                 for i in range(count)
             ),
         )
@@ -111,3 +122,43 @@ async def test_memory_url_works_and_leaves_nothing_behind() -> None:
     directory = Path(store.path).parent
     await store.close()
     assert not directory.exists()
+
+
+async def test_a_killed_process_holding_the_write_turn_does_not_wedge_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "turn.sqlite3"
+    store = SqliteBlobStore(str(path))
+    await store.start()
+    # Another process (a worker about to commit) takes the write turn and then dies.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(path) + '-writelock'!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        inv = Invite()
+        admit = asyncio.create_task(
+            store.admit(SlotAddress(inv.slot, SlotKind.OPEN), upload(inv, 1), OPEN, time.time_ns())
+        )
+        await asyncio.sleep(0.5)
+        assert not admit.done()  # waiting for its turn, not writing past the holder
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        # The kernel drops a dead process's lock: the waiting commit goes through.
+        result = await asyncio.wait_for(admit, 10)
+        assert result.outcome is Outcome.CREATED
+    finally:
+        holder.kill()
+        holder.wait()
+        await store.close()
