@@ -13,7 +13,10 @@ Modes (one command each):
 * ``uploads`` — durable uploads (distinct valid blobs, open slots): SQLite with 1 and 2
   workers on one file, PostgreSQL with 1, 2 and 4 workers.
 * ``gc`` — ``--expired`` expired blobs in the database, the service's GC sweeping them while
-  wrk uploads; upload latency per ``--slice``-second window until the sweep is done.
+  wrk uploads; upload latency per ``--slice``-second window until the sweep is done, and a
+  probe that uploads one blob at a time through the whole sweep, so a stall longer than a
+  slice still shows. Then, on SQLite, with the load stopped: how long the service takes to
+  hand the freed pages back to the file system (at most ``--max-reclaim`` seconds).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -29,6 +34,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -277,7 +283,7 @@ def bench_uploads(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | N
 def _remaining(backend: str, url: str) -> int:
     """Expired blobs still stored (the filled ones expire at 1 ns; uploads never expire)."""
     if backend == "sqlite":
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return int(conn.execute(
                 "SELECT count(*) FROM blobs WHERE expires_at_ns = X'0000000000000001'"
             ).fetchone()[0])  # fmt: skip
@@ -292,6 +298,64 @@ def _remaining(backend: str, url: str) -> int:
             await conn.close()
 
     return asyncio.run(count())
+
+
+def _await_reclaim(backend: str, url: str, limit_s: int) -> tuple[int, float] | None:
+    """SQLite, load stopped: wait (up to ``limit_s``) for the service to hand the swept
+    pages back to the file system; (free pages left, seconds waited)."""
+    if backend != "sqlite":
+        return None
+    started = time.monotonic()
+    while True:
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            pages = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+        waited = time.monotonic() - started
+        if pages == 0 or waited > limit_s:
+            return pages, waited
+        time.sleep(1)
+
+
+class UploadProbe(threading.Thread):
+    """One upload at a time, back to back, for as long as it runs: every latency is kept,
+    so a stall shows whole (wrk slices only count requests that finish inside a slice)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.latencies_ms: list[float] = []
+        self.failures = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        key = os.urandom(32)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        while not self.stopping.is_set():
+            body = seal(os.urandom(1024), key, epoch=7, group_state_hash=bytes(32)).to_bytes()
+            path = f"/v1/slots/{b64(os.urandom(16))}/open/blobs"
+            started = time.perf_counter()
+            try:
+                conn.request("POST", path, body, {"Content-Type": "application/octet-stream"})
+                reply = conn.getresponse()
+                reply.read()
+                ok = reply.status == 201
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.latencies_ms.append((time.perf_counter() - started) * 1000)
+            self.failures += not ok
+            self.stopping.wait(0.02)  # about 40 probes a second
+        conn.close()
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.latencies_ms) or [float("nan")]
+        return {
+            "count": len(self.latencies_ms),
+            "failures": self.failures,
+            "p50_ms": ordered[len(ordered) // 2],
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+            "max_ms": ordered[-1],
+        }
 
 
 def bench_gc(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None) -> list[Any]:
@@ -311,9 +375,11 @@ def bench_gc(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None) 
         port = free_port()
         svc = start_service(url, port, 1, workdir / f"gc-{backend}.log", "--gc-interval-s", "1")
         rows: list[WrkResult] = []
+        probe = UploadProbe(port)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz")
+            probe.start()
             deadline = time.monotonic() + args.max_sweep
             started = time.monotonic()
             while time.monotonic() < deadline:
@@ -326,14 +392,28 @@ def bench_gc(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None) 
                 rows.append(res)
             swept = time.monotonic() - started
             left = _remaining(backend, url)
+            probe.stopping.set()
+            probe.join(timeout=70)
+            reclaim = _await_reclaim(backend, url, args.max_reclaim) if left == 0 else None
         finally:
+            probe.stopping.set()
+            probe.join(timeout=70)
             stop(svc)
         print_table(f"uploads while GC sweeps {args.expired:,} expired blobs, {backend}", rows)
         worst = max((r.p99_ms for r in rows), default=float("nan"))
         state = f"swept within {swept:.0f}s" if left == 0 else f"{left:,} left after {swept:.0f}s"
         print(f"\nworst slice p99 during the sweep: {worst:.1f} ms; {state}")
+        seen = probe.summary()
+        print(f"probe (one upload at a time through the whole sweep): {seen['count']:,.0f} "
+              f"uploads, {seen['failures']:,.0f} failed, p50 {seen['p50_ms']:.1f} ms, "
+              f"p99 {seen['p99_ms']:.1f} ms, max {seen['max_ms']:.1f} ms")  # fmt: skip
+        if reclaim is not None:
+            pages, waited = reclaim
+            print(f"free pages handed back to the file system with no load: "
+                  f"{pages:,} left after {waited:.0f}s")  # fmt: skip
         out.append({"backend": backend, "slices": [r.__dict__ for r in rows],
-                    "worst_p99_ms": worst, "sweep_s": swept, "rows_left": left})  # fmt: skip
+                    "worst_p99_ms": worst, "sweep_s": swept, "rows_left": left,
+                    "probe": seen, "reclaim": reclaim})  # fmt: skip
     return out
 
 
@@ -347,6 +427,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--slice", type=int, default=5)
     parser.add_argument("--max-sweep", type=int, default=300)
+    parser.add_argument("--max-reclaim", type=int, default=600)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--upload-connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)

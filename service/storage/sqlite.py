@@ -21,8 +21,11 @@ Threads and connections (all plain :mod:`sqlite3`):
   and poll (measured p99 of about 1 s with two workers). ``BEGIN IMMEDIATE`` stays the real
   lock; the turn only orders the writers that take it. The kernel drops the turn of a
   process that dies, so a killed worker cannot wedge the file.
-* **GC** — runs on the writer thread in short chunks (one transaction each, sized to take a
-  about 20 ms), so a group commit waits at most one chunk.
+* **GC** — runs on the writer thread in short chunks (one transaction each, sized to take
+  about 20 ms), so a group commit waits at most one chunk. Handing the freed pages back
+  to the file system (``incremental_vacuum``) follows in the background once the writer
+  has been idle for half a second, in chunks of about 5 ms each followed by an equal rest;
+  until then new uploads reuse the free pages.
 * **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
   commit); a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at most once
   per ``checkpoint_interval_s``, and ``journal_size_limit`` caps the WAL file on disk.
@@ -134,6 +137,9 @@ _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa
 #: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
 _AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"
 _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
+_RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this long ...
+_RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
+_RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
@@ -306,6 +312,9 @@ class SqliteBlobStore:
         self._closed = False
         self._dirty = asyncio.Event()
         self._gc_chunk = 256
+        self._vacuum_pages = 16
+        self._last_write = 0.0  # time.monotonic() of the last group commit
+        self._reclaim_task: asyncio.Task[None] | None = None
         self._on_expired: Callable[[], None] | None = None
         #: The last write transaction failed (full disk, read-only file, I/O error) and no
         #: write has succeeded since: readiness probes with a real write until one does.
@@ -358,6 +367,10 @@ class SqliteBlobStore:
         if self._closed:
             return
         self._closed = True
+        if self._reclaim_task is not None:
+            self._reclaim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reclaim_task
         if self._writer_task is not None:
             await self._queue.put(None)
             with contextlib.suppress(Exception):
@@ -427,6 +440,7 @@ class SqliteBlobStore:
                 else:
                     pending.future.set_exception(outcome)
             self._dirty.set()
+            self._last_write = time.monotonic()
             if stop:
                 return
 
@@ -491,26 +505,62 @@ class SqliteBlobStore:
         if expired or idle:
             self._markers.bump_all()
             self._dirty.set()
-            await self._reclaim_space()
+            self._start_reclaim()
         return GcReport(expired_blobs=expired, idle_slots=idle)
 
-    async def _reclaim_space(self) -> None:
-        """Hand freed pages back to the file system and truncate the WAL (best effort)."""
-        loop = asyncio.get_running_loop()
-        writer, checkpointer = self._writer, self._checkpointer
-        if writer is None or checkpointer is None:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            await loop.run_in_executor(self._write_exec, self._incremental_vacuum, writer)
-            await loop.run_in_executor(
-                self._ckpt_exec,
-                lambda: checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
-            )
+    def _start_reclaim(self) -> None:
+        """Start handing freed pages back in the background, unless that already runs."""
+        if self._reclaim_task is None or self._reclaim_task.done():
+            self._reclaim_task = asyncio.create_task(self._reclaim_space(), name="sqlite-reclaim")
 
-    def _incremental_vacuum(self, writer: sqlite3.Connection) -> None:
+    async def _reclaim_space(self) -> None:
+        """Hand freed pages back to the file system, then shrink the WAL (best effort).
+
+        Only while this process's writer is idle, and throttled: with a large free list
+        and live pages near the end of the file, ``incremental_vacuum`` costs milliseconds
+        per page (each page it moves searches the free list), so under write load it would
+        stall commits. Free pages are reused by new uploads meanwhile, so the file does not
+        grow while they wait. Chunks are sized to about ``_RECLAIM_TARGET_S`` and followed
+        by a rest ``_RECLAIM_REST`` times as long (a commit arriving meanwhile waits for
+        one chunk at most, and pauses the reclaim); then a ``PASSIVE`` checkpoint (writers go
+        on while it copies) and a ``TRUNCATE`` one on the writer thread."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(sqlite3.Error):
+            while True:
+                while time.monotonic() - self._last_write < _RECLAIM_IDLE_S:
+                    await asyncio.sleep(_RECLAIM_IDLE_S)
+                more, took = await loop.run_in_executor(self._write_exec, self._vacuum_chunk)
+                self._dirty.set()  # the checkpointer copies the moved pages as they come
+                if not more:
+                    break
+                await asyncio.sleep(max(took * _RECLAIM_REST, 0.01))
+            await loop.run_in_executor(self._ckpt_exec, self._checkpoint)
+            await loop.run_in_executor(self._write_exec, self._truncate_wal)
+
+    def _vacuum_chunk(self) -> tuple[bool, float]:
+        """Writer thread: free up to ``_vacuum_pages`` pages (one transaction) and adapt the
+        step to the time taken. Returns (free pages are left, seconds taken)."""
+        db = self._writer
+        if db is None:
+            return False, 0.0
+        pages = self._vacuum_pages
         with self._turn.held():
-            # executescript steps the pragma to the end (one page is freed per step).
-            writer.executescript("PRAGMA incremental_vacuum;")
+            started = time.perf_counter()
+            # executescript steps the pragma to the end (execute would free one page).
+            db.executescript(f"PRAGMA incremental_vacuum({pages});")
+            took = time.perf_counter() - started
+            left = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        if took < _RECLAIM_TARGET_S / 2:
+            self._vacuum_pages = min(pages * 2, 1_024)
+        elif took > _RECLAIM_TARGET_S * 2:
+            self._vacuum_pages = max(pages // 2, 1)
+        return left > 0, took
+
+    def _truncate_wal(self) -> None:
+        db = self._writer
+        if db is not None:
+            with self._turn.held():
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _chunked(self, work: Callable[[sqlite3.Connection, int], int]) -> tuple[int, bool]:
         """Writer thread: one chunk in its own transaction; adapt the chunk to the time taken."""

@@ -5,6 +5,7 @@ cross-process write turn."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ from .test_storage_conformance import upload
 OPEN = AdmissionPolicy(retention=8)
 
 
-def fill_expired(path: Path, count: int) -> None:
+def fill_expired(path: Path, count: int, body: bytes = b"body") -> None:
     """``count`` expired blobs in ``count`` slots, straight into the store's schema."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -42,7 +43,7 @@ def fill_expired(path: Path, count: int) -> None:
                     b"h" * 32,
                     (1).to_bytes(8, "big"),
                     bytes(12),
-                    b"body",
+                    body,
                 )
                 for i in range(count)
             ),
@@ -161,4 +162,40 @@ async def test_a_killed_process_holding_the_write_turn_does_not_wedge_the_file(
     finally:
         holder.kill()
         holder.wait()
+        await store.close()
+
+
+def _free_pages(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+
+async def test_freed_pages_go_back_only_while_the_writer_is_idle(tmp_path: Path) -> None:
+    """Handing a sweep's pages back (``incremental_vacuum``) costs milliseconds per page
+    under write load, so it waits for a lull: meanwhile uploads reuse the free pages; once
+    writes stop, every free page goes back and the file shrinks."""
+    path = tmp_path / "reclaim.sqlite3"
+    SqliteBlobStore.initialise_schema(str(path))
+    fill_expired(path, 600, body=bytes(8192))
+    store = SqliteBlobStore(str(path))
+    await store.start()
+    try:
+        inv = Invite()
+        addr = SlotAddress(inv.slot, SlotKind.OPEN)
+        await store.admit(addr, upload(inv, 1), OPEN, time.time_ns())
+        report = await store.collect_garbage(time.time_ns(), None)
+        assert report.expired_blobs == 600
+        swept_free = _free_pages(path)
+        assert swept_free > 1000
+        for epoch in range(2, 22):  # a write every 0.1 s: never half a second idle
+            await store.admit(addr, upload(inv, epoch), OPEN, time.time_ns())
+            await asyncio.sleep(0.1)
+        assert _free_pages(path) > swept_free // 2  # not handed back under load
+        size_under_load = path.stat().st_size
+        deadline = time.monotonic() + 60
+        # The file itself shrinks at the checkpoint that follows the last chunk.
+        while _free_pages(path) or path.stat().st_size >= size_under_load // 2:
+            assert time.monotonic() < deadline, (_free_pages(path), path.stat().st_size)
+            await asyncio.sleep(0.2)
+    finally:
         await store.close()
