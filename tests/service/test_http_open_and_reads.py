@@ -236,14 +236,25 @@ async def test_slot_and_lane_id_rules(api: Api) -> None:
 
 
 async def test_routing_errors_are_problems(api: Api) -> None:
-    r = await api.call("GET", "/nowhere")
-    assert r.status == 404
-    assert r.problem_type == "not-found"
+    for path in ("/nowhere", "/no%0Awhere"):  # a newline in the path as well
+        r = await api.call("GET", path)
+        assert r.status == 404
+        assert r.problem_type == "not-found"
     inv = Invite()
     r = await api.call("DELETE", inv.open_path + "/blobs", validate=False)  # not in the spec
     assert r.status == 405
     assert r.problem_type == "method-not-allowed"
     assert "POST" in r.headers["Allow"]
+    r = await api.call("PATCH", "/healthz", validate=False)
+    assert r.status == 405
+    assert set(r.headers["Allow"].split(",")) == {"GET", "HEAD"}
+    assert (await api.get(inv.open_path + "/head")).status == 404  # an empty slot
+    # Latency is labelled with the route template, and "unmatched" when none matched.
+    metrics = (await api.call("GET", "/metrics")).body.decode()
+    count = "invitekit_request_duration_seconds_count"
+    assert f'{count}{{method="GET",route="unmatched"}} ' in metrics
+    assert f'{count}{{method="DELETE",route="unmatched"}} ' in metrics
+    assert f'{count}{{method="GET",route="/v1/slots/{{slot}}/open/head"}} ' in metrics
 
 
 async def test_health_ready_metrics_openapi(api: Api) -> None:
