@@ -539,12 +539,15 @@ class SqliteBlobStore:
 
     def _vacuum_chunk(self) -> tuple[bool, float]:
         """Writer thread: free up to ``_vacuum_pages`` pages (one transaction) and adapt the
-        step to the time taken. Returns (free pages are left, seconds taken)."""
+        step to the time taken. Returns (go on: pages are left and this chunk freed some,
+        seconds taken) — a file created without ``auto_vacuum=INCREMENTAL`` frees none, and
+        the reclaim must stop rather than spin."""
         db = self._writer
         if db is None:
             return False, 0.0
         pages = self._vacuum_pages
         with self._turn.held():
+            before = int(db.execute("PRAGMA freelist_count").fetchone()[0])
             started = time.perf_counter()
             # executescript steps the pragma to the end (execute would free one page).
             db.executescript(f"PRAGMA incremental_vacuum({pages});")
@@ -554,7 +557,7 @@ class SqliteBlobStore:
             self._vacuum_pages = min(pages * 2, 1_024)
         elif took > _RECLAIM_TARGET_S * 2:
             self._vacuum_pages = max(pages // 2, 1)
-        return left > 0, took
+        return 0 < left < before, took
 
     def _truncate_wal(self) -> None:
         db = self._writer

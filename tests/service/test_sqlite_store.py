@@ -199,3 +199,28 @@ async def test_freed_pages_go_back_only_while_the_writer_is_idle(tmp_path: Path)
             await asyncio.sleep(0.2)
     finally:
         await store.close()
+
+
+async def test_a_file_without_incremental_vacuum_does_not_spin_the_reclaim(
+    tmp_path: Path,
+) -> None:
+    """A database created before auto_vacuum=INCREMENTAL keeps its free pages for reuse:
+    the reclaim finds nothing to hand back and ends instead of looping on the writer."""
+    path = tmp_path / "legacy.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA auto_vacuum=NONE")
+        conn.execute("CREATE TABLE legacy_marker (x)")  # fixes the setting for this file
+    SqliteBlobStore.initialise_schema(str(path))
+    fill_expired(path, 200, body=bytes(8192))
+    store = SqliteBlobStore(str(path))
+    await store.start()
+    try:
+        report = await store.collect_garbage(time.time_ns(), None)
+        assert report.expired_blobs == 200
+        assert _free_pages(path) > 200
+        reclaim = store._reclaim_task
+        assert reclaim is not None
+        await asyncio.wait_for(reclaim, 30)
+        assert _free_pages(path) > 200  # kept for reuse, as documented
+    finally:
+        await store.close()
