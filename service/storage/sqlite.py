@@ -459,18 +459,25 @@ class SqliteBlobStore:
                 results.append(StorageUnavailable("write transaction failed"))
         return results
 
-    def _transaction(self, batch: list[_Job]) -> list[AdmitResult]:
-        db = self._writer
-        assert db is not None
+    @contextlib.contextmanager
+    def _write_transaction(self, db: sqlite3.Connection) -> Iterator[None]:
+        """Writer thread: the ``with`` body as one ``BEGIN IMMEDIATE`` transaction, inside
+        this process's write turn; committed when the body returns, rolled back if it raises."""
         with self._turn.held():
             db.execute("BEGIN IMMEDIATE")
             try:
-                results = [_admit_locked(db, job) for job in batch]
+                yield
                 db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
                 raise
+
+    def _transaction(self, batch: list[_Job]) -> list[AdmitResult]:
+        db = self._writer
+        assert db is not None
+        with self._write_transaction(db):
+            results = [_admit_locked(db, job) for job in batch]
         changed = [
             ChangeMarkers.bucket(job.address)
             for job, result in zip(batch, results, strict=True)
@@ -570,16 +577,9 @@ class SqliteBlobStore:
         db = self._writer
         assert db is not None
         limit = self._gc_chunk
-        with self._turn.held():
+        with self._write_transaction(db):
             started = time.perf_counter()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                removed = work(db, limit)
-                db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                raise
+            removed = work(db, limit)
         took = time.perf_counter() - started
         if removed == limit and took < _GC_TARGET_S / 2:
             self._gc_chunk = min(limit * 2, 16_384)
@@ -758,16 +758,9 @@ class SqliteBlobStore:
             ),
             ("DELETE FROM readiness_probe",),
         ):
-            with self._turn.held():
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql in statements:
-                        db.execute(sql)
-                    db.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                    raise
+            with self._write_transaction(db):
+                for sql in statements:
+                    db.execute(sql)
 
     def change_marker(self, address: SlotAddress) -> int:
         """The slot's shared change counter (see :class:`ChangeMarkers`)."""
