@@ -83,7 +83,7 @@ def free_port() -> int:
 def start_service(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "invitekit_service", "--host", "127.0.0.1", "--port", str(port),
          "--database", f"sqlite:///{db}", "--no-rate-limits-enabled", "--no-access-log",
          "--log-level", "WARNING"],
         stdout=subprocess.DEVNULL,

@@ -46,10 +46,11 @@ from machine import machine
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from invitekit_service.admission import fields_key  # noqa: E402
+from invitekit_service.storage.postgres import PostgresBlobStore  # noqa: E402
+from invitekit_service.storage.sqlite import SqliteBlobStore  # noqa: E402
+
 from invitekit.blob import parse_blob, seal  # noqa: E402
-from service.admission import fields_key  # noqa: E402
-from service.storage.postgres import PostgresBlobStore  # noqa: E402
-from service.storage.sqlite import SqliteBlobStore  # noqa: E402
 from tests.service.pg_local import LocalPostgres  # noqa: E402
 
 PREFIX = bytes.fromhex("6a1b2c3d4e5f60718293a4b5")  # 12 fixed bytes; 4 more carry the index
@@ -180,7 +181,7 @@ end
 
 def start_service(url: str, port: int, workers: int, log: Path, *extra: str) -> Any:
     exe = Path(sys.executable).parent / "invitekit-service"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "service"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "invitekit_service"]
     cmd += [
         "--host", "127.0.0.1", "--port", str(port), "--database", url,
         "--workers", str(workers), "--no-rate-limits-enabled", "--no-access-log",

@@ -169,7 +169,7 @@ http {{
 
 def start_service(db: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "invitekit-service"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "service"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "invitekit_service"]
     cmd += [
         "--host", "127.0.0.1", "--port", str(port), "--database", f"sqlite:///{db}",
         "--workers", str(workers), "--no-rate-limits-enabled", "--no-access-log",

@@ -23,6 +23,11 @@ def test_building_the_package_prints_no_warning(tmp_path: Path) -> None:
     assert lines == []
     (wheel,) = tmp_path.glob("invitekit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("invitekit/py.typed", "service/static/landing.js", "service/static/qr.js",
-                   "invitekit/proto/external_invite_pb2.pyi", "service/landing.py"):
+    for needed in ("invitekit/py.typed", "invitekit_service/static/landing.js",
+                   "invitekit_service/static/qr.js",
+                   "invitekit/proto/external_invite_pb2.pyi", "invitekit_service/landing.py"):
         assert needed in names, needed
+    # Only invitekit's own import names go on sys.path: nothing generic like `service`.
+    top = {name.split("/")[0] for name in names}
+    assert top == {"invitekit", "invitekit_service", f"{wheel.name.split('-')[0]}-"
+                   f"{wheel.name.split('-')[1]}.dist-info"}, top

@@ -57,7 +57,7 @@ def service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                                                          "components": [{"/": "/i"}]}]}}))
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "invitekit_service", "--host", "127.0.0.1", "--port", str(port),
              "--database", f"sqlite:///{tmp_path / 'db.sqlite3'}", "--access-log",
              "--log-level", "DEBUG", "--landing-app-link", "invitekit-demo://join",
              "--apple-app-site-association", str(aasa)],
@@ -254,7 +254,7 @@ async def test_page_headers_forbid_requests_referrers_and_framing(
 
 
 def test_landing_page_can_be_turned_off() -> None:
-    from service.config import Settings
+    from invitekit_service.config import Settings
 
     assert Settings(landing_path="none").landing_path is None
     with pytest.raises(ValueError, match="landing path"):
@@ -305,8 +305,8 @@ def test_qr_library_is_the_npm_package_and_optional() -> None:
     """The page's QR symbols come from the installed qrcode-generator package; a service
     without it serves a page with no QR script, and a configured file that is missing is a
     start-up error, not a silent page without QR."""
-    from service.config import Settings
-    from service.landing import qr_library, render_page
+    from invitekit_service.config import Settings
+    from invitekit_service.landing import qr_library, render_page
 
     installed = Path(__file__).resolve().parents[1] / "node_modules/qrcode-generator/dist/qrcode.js"
     assert qr_library(Settings()) == installed.read_bytes()

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Import names and distribution names of what only the blob service needs.
 SERVICE_ONLY = {
-    "service": None,
+    "invitekit_service": None,
     "asyncpg": "asyncpg",
     "limits": "limits",
     "prometheus_client": "prometheus-client",
@@ -68,7 +68,8 @@ def test_library_modules_and_cli_import_without_service_packages() -> None:
 def test_the_probe_would_notice_a_service_import() -> None:
     """The blocking finder is effective: importing the service under it fails."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.replace("import invitekit\n", "import service.app\n", 1),
+        [sys.executable, "-c",
+         _PROBE.replace("import invitekit\n", "import invitekit_service.app\n", 1),
          ",".join(SERVICE_ONLY)],
         cwd=REPO,
         capture_output=True,

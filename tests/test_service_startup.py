@@ -58,7 +58,7 @@ def test_help_shows_real_defaults() -> None:
     text = " ".join(proc.stdout.split())
     assert "--digest-lengths DIGEST_LENGTHS default: 32" in text
     assert "--port PORT default: 8080" in text
-    from service.config import Settings
+    from invitekit_service.config import Settings
 
     body = Settings.model_fields["max_body_bytes"].default
     assert f"largest accepted upload (413); default: {body}" in text

@@ -293,7 +293,7 @@ def demo_cmd(
         ) from None
     if service is None:
         try:
-            import service as _service  # noqa: F401, PLC0415
+            import invitekit_service as _service  # noqa: F401, PLC0415
         except ImportError:
             raise fail(
                 "missing-extra", "give --service, or pip install 'invitekit[service]'"

@@ -14,7 +14,7 @@ The hygiene rules still apply: the client sees https URLs, and redirects, caps a
 timeouts are enforced as for the network. Origins that are not mounted go to ``fallback``
 (none by default: :class:`~.errors.ServiceUnreachable`).
 
-:meth:`InProcessTransport.add_service` builds the real blob service (``service.app``),
+:meth:`InProcessTransport.add_service` builds the real blob service (``invitekit_service.app``),
 imported lazily so the library install does not need the service's dependencies.
 """
 
@@ -78,10 +78,10 @@ class InProcessTransport:
 
     def add_service(self, name: str, database: str, **settings: Any) -> str:
         """Mount the real blob service on ``database`` (a URL such as ``sqlite:///…``);
-        ``settings`` override :class:`service.config.Settings` fields. Returns the API root
-        URL (``https://<name>.inprocess.invalid/v1``)."""
-        from service.app import create_app  # noqa: PLC0415 - the service is an optional extra
-        from service.config import Settings  # noqa: PLC0415
+        ``settings`` override :class:`invitekit_service.config.Settings` fields. Returns the API
+        root URL (``https://<name>.inprocess.invalid/v1``)."""
+        from invitekit_service.app import create_app  # noqa: PLC0415 - the service is an optional extra
+        from invitekit_service.config import Settings  # noqa: PLC0415
 
         app = create_app(Settings(database=database, **settings))
         return self.mount(name, app) + API_ROOT

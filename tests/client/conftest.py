@@ -59,7 +59,7 @@ class ServiceProcess:
         cmd = [
             sys.executable,
             "-m",
-            "service",
+            "invitekit_service",
             "--host",
             "127.0.0.1",
             "--port",

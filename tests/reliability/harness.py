@@ -179,7 +179,7 @@ def postgres_server() -> Any:
 
 def available_backends() -> str:
     """Every backend this checkout has: SQLite, and PostgreSQL once its backend is in."""
-    has_postgres = (REPO / "service" / "storage" / "postgres.py").exists()
+    has_postgres = (REPO / "service" / "invitekit_service" / "storage" / "postgres.py").exists()
     return "sqlite,postgres" if has_postgres else "sqlite"
 
 

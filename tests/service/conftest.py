@@ -3,9 +3,9 @@
 ``storage_backend`` runs every test that uses it once per backend: SQLite (a file in the
 test's directory) and PostgreSQL (a fresh database on the session's private server,
 ``postgres_server``: a real server started by this fixture — a missing server is an error,
-never a skip). A :class:`Backend` opens a :class:`~service.storage.BlobStore` directly, names
-a database URL for a real ``invitekit-service`` process, and reads a database's committed
-blobs for tests that check commit order.
+never a skip). A :class:`Backend` opens a :class:`~invitekit_service.storage.BlobStore`
+directly, names a database URL for a real ``invitekit-service`` process, and reads a
+database's committed blobs for tests that check commit order.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from service.storage import BlobStore, open_store
+from invitekit_service.storage import BlobStore, open_store
 
 from .pg_local import LocalPostgres
 from .support import Api, ServiceProcess

@@ -206,7 +206,7 @@ def free_port() -> int:
 
 def service_command() -> list[str]:
     script = Path(sys.executable).parent / "invitekit-service"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "invitekit_service"]
 
 
 @dataclass

@@ -13,11 +13,10 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-
-from service.admission import AdmissionPolicy, Outcome, SlotAddress, SlotKind
-from service.storage import StorageUnavailable
-from service.storage.pg_migrations import MIGRATIONS
-from service.storage.postgres import PostgresBlobStore
+from invitekit_service.admission import AdmissionPolicy, Outcome, SlotAddress, SlotKind
+from invitekit_service.storage import StorageUnavailable
+from invitekit_service.storage.pg_migrations import MIGRATIONS
+from invitekit_service.storage.postgres import PostgresBlobStore
 
 from .pg_local import LocalPostgres
 from .support import Api, Invite, ServiceProcess, unb64

@@ -13,9 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from service.app import create_app
-from service.config import Settings
+from invitekit_service.app import create_app
+from invitekit_service.config import Settings
 
 from .support import Invite, b64
 

@@ -6,13 +6,12 @@ import os
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
-
-from service.admission import EntryMeta
-from service.app import create_app
-from service.config import Settings
-from service.headcache import HeadCache, HeadEntry
-from service.state import STATE_KEY
-from service.storage import StoredBlob
+from invitekit_service.admission import EntryMeta
+from invitekit_service.app import create_app
+from invitekit_service.config import Settings
+from invitekit_service.headcache import HeadCache, HeadEntry
+from invitekit_service.state import STATE_KEY
+from invitekit_service.storage import StoredBlob
 
 from .support import Invite
 

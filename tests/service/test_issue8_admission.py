@@ -11,10 +11,10 @@ import os
 import time
 
 import pytest
+from invitekit_service.__main__ import load_settings
 
 from invitekit.blob import EncryptedBlob, open_blob, seal
 from invitekit.mls import parse_group_info
-from service.__main__ import load_settings
 
 from .support import REPO, U64_MAX, Api, Invite, unb64
 

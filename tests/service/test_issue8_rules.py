@@ -1,5 +1,5 @@
-"""Issue 8's admission and read rules as pure functions (``service/admission.py``), the
-ones every storage backend applies: whole-blob identity, no epoch-jump gate, and the
+"""Issue 8's admission and read rules as pure functions (``invitekit_service/admission.py``),
+the ones every storage backend applies: whole-blob identity, no epoch-jump gate, and the
 read window cut by arrival. Blobs are real ChaCha20-Poly1305 seals."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import hashlib
 import os
 import time
 
-from invitekit.blob import EncryptedBlob, parse_blob
-from service.admission import (
+from invitekit_service.admission import (
     AdmissionPolicy,
     EntryMeta,
     Head,
@@ -21,6 +20,8 @@ from service.admission import (
     decide,
     read_window,
 )
+
+from invitekit.blob import EncryptedBlob, parse_blob
 
 from .support import U64_MAX, Invite
 

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from service.admission import AdmissionPolicy, Outcome, SlotAddress, SlotKind
-from service.storage.sqlite import SqliteBlobStore
+from invitekit_service.admission import AdmissionPolicy, Outcome, SlotAddress, SlotKind
+from invitekit_service.storage.sqlite import SqliteBlobStore
 
 from .support import Invite
 from .test_storage_conformance import upload

@@ -7,10 +7,17 @@ import hashlib
 import time
 
 import pytest
+from invitekit_service.admission import (
+    AdmissionPolicy,
+    Head,
+    Outcome,
+    SlotAddress,
+    SlotKind,
+    Upload,
+)
+from invitekit_service.storage import BlobStore
 
 from invitekit.blob import parse_blob
-from service.admission import AdmissionPolicy, Head, Outcome, SlotAddress, SlotKind, Upload
-from service.storage import BlobStore
 
 from .support import Invite, digest_for
 

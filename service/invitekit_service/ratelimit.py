@@ -5,7 +5,7 @@ refused hit is not charged):
 
 * process memory (the ``limits`` package's moving window) — the SQLite default, where the
   effective budget with ``--workers N`` is up to N times the configured one;
-* the database's shared counter (:class:`service.storage.RateCounter`, PostgreSQL), where
+* the database's shared counter (:class:`invitekit_service.storage.RateCounter`, PostgreSQL), where
   every process on every host charges the same budget. The byte quotas (a hit costing the
   upload's size) always use process memory: the shared counter charges one hit at a time.
 """

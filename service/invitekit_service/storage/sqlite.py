@@ -6,7 +6,8 @@ Threads and connections (all plain :mod:`sqlite3`):
 * **Writer** — one thread with one connection. The group-commit task drains queued
   admissions into a batch and hands the *whole batch* to the writer thread in one call:
   ``BEGIN IMMEDIATE`` (the database-wide write lock, so other processes sharing the file are
-  serialised too), every admission decided in sequence by :func:`service.admission.decide`,
+  serialised too), every admission decided in sequence by
+  :func:`invitekit_service.admission.decide`,
   ``COMMIT`` (fsync of the WAL), change markers bumped — one thread hop per batch. Only then
   is each caller's future resolved, so an acknowledged upload is on disk.
 * **Reads** — a pool of ``readers`` threads, each with its own connection (memory-mapped,
@@ -272,7 +273,7 @@ class _WriteTurn:
 
 
 class SqliteBlobStore:
-    """:class:`~service.storage.base.BlobStore` on one SQLite file (see module doc)."""
+    """:class:`~invitekit_service.storage.base.BlobStore` on one SQLite file (see module doc)."""
 
     def __init__(
         self,
@@ -653,7 +654,7 @@ class SqliteBlobStore:
         with_body: bool = True,
     ) -> list[StoredBlob]:
         """The most recent ``limit`` live entries by arrival, in candidate order
-        (:func:`service.admission.read_window`).
+        (:func:`invitekit_service.admission.read_window`).
 
         Usually one statement (metadata, and small bodies with it); large bodies of the
         entries returned are read by rowid afterwards.

@@ -4,7 +4,7 @@ A slot maps to one of :attr:`ChangeMarkers.BUCKETS` u64 buckets by CRC-32 of its
 Counters only grow, so a reader that saw value ``m`` before querying and sees ``m`` again
 knows no change to that slot was announced in between. SQLite shares the buckets between
 the processes of one host through a memory-mapped file; PostgreSQL keeps them in process
-memory and bumps them from ``LISTEN``/``NOTIFY`` (see :mod:`service.storage.postgres`).
+memory and bumps them from ``LISTEN``/``NOTIFY`` (see :mod:`invitekit_service.storage.postgres`).
 """
 
 from __future__ import annotations

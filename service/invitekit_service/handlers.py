@@ -1,5 +1,5 @@
 """Route handlers: one :class:`Handlers` per slot kind (lane and open share the code), and the
-operational routes. Handlers raise :class:`~service.problems.Problem` (or the protocol's
+operational routes. Handlers raise :class:`~invitekit_service.problems.Problem` (or the protocol's
 :class:`~invitekit.protocol.InvalidRequest`) for every refusal; the edge middleware answers.
 
 A 2xx upload answer is sent only after the store's transaction committed.

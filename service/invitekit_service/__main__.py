@@ -1,6 +1,6 @@
 """``invitekit-service``: run the blob service (one process, or several sharing the port).
 
-Every setting of :class:`service.config.Settings` is a flag (``--max-body-bytes 65536``,
+Every setting of :class:`invitekit_service.config.Settings` is a flag (``--max-body-bytes 65536``,
 ``--no-rate-limits-enabled``), an environment variable (``INVITEKIT_SERVICE_MAX_BODY_BYTES``)
 or a key in the TOML file given by ``--config``; flags win over the environment, which wins
 over the file.
@@ -94,8 +94,8 @@ async def serve(
 ) -> None:
     """Run one worker until SIGTERM/SIGINT (or until ``parent`` dies); worker 0 also runs GC.
 
-    Connections pass through :class:`~service.connections.ConnectionGuard` (connection bound,
-    head deadline); aiohttp's keep-alive timer is the idle timeout.
+    Connections pass through :class:`~invitekit_service.connections.ConnectionGuard`
+    (connection bound, head deadline); aiohttp's keep-alive timer is the idle timeout.
     """
     logger = logs.configure_process(settings.log_level)
     soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]

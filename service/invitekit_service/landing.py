@@ -57,13 +57,13 @@ PAGE_HEADERS = {
 
 QR_LIBRARY_ASSET = "qrcode.js"
 _CHECKOUT_QR_LIBRARY = (
-    Path(__file__).resolve().parent.parent / "node_modules" / "qrcode-generator" / "dist"
+    Path(__file__).resolve().parents[2] / "node_modules" / "qrcode-generator" / "dist"
     / "qrcode.js"
 )
 
 
 def _static(name: str) -> bytes:
-    return resources.files("service").joinpath("static", name).read_bytes()
+    return resources.files("invitekit_service").joinpath("static", name).read_bytes()
 
 
 def qr_library(settings: Settings) -> bytes | None:

@@ -1,4 +1,4 @@
-"""Storage backends behind the :class:`~service.storage.base.BlobStore` interface.
+"""Storage backends behind the :class:`~invitekit_service.storage.base.BlobStore` interface.
 
 The database URL picks the backend: ``sqlite:///path`` (embedded, one host) or
 ``postgresql://…`` / ``postgres://…`` (asyncpg; many processes on many hosts).

@@ -16,7 +16,7 @@ pays no delegation). Invariants:
   also runs from the moment of connecting.
 
 The edge middleware tells the guard when a request is in progress (:func:`request_started`,
-:func:`request_finished`); body deadlines live in :mod:`service.bodies`.
+:func:`request_finished`); body deadlines live in :mod:`invitekit_service.bodies`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Versioned PostgreSQL schema for :mod:`service.storage.postgres`, applied at start.
+"""Versioned PostgreSQL schema for :mod:`invitekit_service.storage.postgres`, applied at start.
 
 Invariants:
 

@@ -100,7 +100,7 @@ class ServiceState:
 
 
 def _default_openapi_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
+    return Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
 
 
 def _load_openapi(path: Path | None) -> bytes:

@@ -1,8 +1,9 @@
 """The application factory: routes, the edge middleware, and the store/GC lifecycle.
 
-The modules it wires: :mod:`service.handlers` (routes), :mod:`service.middleware`
-(problems, metrics, access logs), :mod:`service.gc` (the GC loop), :mod:`service.state`
-(shared runtime state). Paths come from :mod:`invitekit.protocol`.
+The modules it wires: :mod:`invitekit_service.handlers` (routes),
+:mod:`invitekit_service.middleware` (problems, metrics, access logs), :mod:`invitekit_service.gc`
+(the GC loop), :mod:`invitekit_service.state` (shared runtime state). Paths come from
+:mod:`invitekit.protocol`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def create_app(
     app.router.add_get(READYZ_PATH, handlers.readyz)
     app.router.add_get(METRICS_PATH, handlers.metrics)
     app.router.add_get(OPENAPI_PATH, handlers.openapi)
-    add_landing_routes(app, settings)  # the invite landing page (service/landing.py)
+    add_landing_routes(app, settings)  # the invite landing page (landing.py)
 
     async def _startup(app: web.Application) -> None:
         await state.store.start()

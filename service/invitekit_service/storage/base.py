@@ -3,14 +3,15 @@
 Contract (what the conformance suite in ``tests/service`` checks):
 
 * :meth:`BlobStore.admit` is atomic per slot: it reads the slot's state and applies
-  :func:`service.admission.decide` under one exclusive lock on that slot (SQLite:
+  :func:`invitekit_service.admission.decide` under one exclusive lock on that slot (SQLite:
   ``BEGIN IMMEDIATE``; PostgreSQL: ``INSERT … ON CONFLICT DO NOTHING`` on the slot row, then
   ``SELECT … FOR UPDATE``, all in one transaction), so concurrent uploads are serialised.
 * It returns only after the transaction is durable (fsync'd). A backend may batch several
   admissions into one transaction (group commit) as long as each is decided in sequence.
 * Reads never return blobs whose ``expires_at_ns`` has passed; a bounded read keeps the
   most recent ``limit`` live entries by arrival and lists them in the order
-  ``(epoch desc, group_state_hash asc, arrival desc)`` (:func:`service.admission.read_window`).
+  ``(epoch desc, group_state_hash asc, arrival desc)``
+  (:func:`invitekit_service.admission.read_window`).
 * :meth:`BlobStore.change_marker` is a cheap counter that changes after every committed
   change to a slot (in any process sharing the database); caches key on it. Within one
   process it moves before ``admit`` returns; another process learns of the change when the

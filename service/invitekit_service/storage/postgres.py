@@ -7,7 +7,7 @@ Admission is one short transaction per upload on a pooled connection:
    serialises two unrelated slots), and the lock is released by COMMIT/ROLLBACK;
 2. the slot row and its entries' metadata are read in the next statement, i.e. with a
    snapshot taken after the lock (READ COMMITTED), so they include every earlier commit;
-3. :func:`service.admission.decide` rules on it — the rules live there only;
+3. :func:`invitekit_service.admission.decide` rules on it — the rules live there only;
 4. one statement applies the decision: upsert the slot (its ``version`` grows), delete the
    FIFO evictions, insert the blob, ``pg_notify`` the slot's marker bucket; then COMMIT.
    With the server's default ``synchronous_commit = on`` the answer waits for the WAL flush.
@@ -184,7 +184,7 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutErr
 
 
 class PostgresBlobStore:
-    """:class:`~service.storage.base.BlobStore` on PostgreSQL (see module doc)."""
+    """:class:`~invitekit_service.storage.base.BlobStore` on PostgreSQL (see module doc)."""
 
     def __init__(
         self,
@@ -476,7 +476,7 @@ class PostgresBlobStore:
                 self._expired_seen()
         if ordered:
             # The most recent ``limit`` by arrival (those the query sent bodies for), then
-            # candidate order: the one read rule, :func:`service.admission.read_window`.
+            # candidate order: the one read rule, :func:`invitekit_service.admission.read_window`.
             return read_window(found, limit, lambda s: s.meta)
         return found[: max(limit, 0)]
 
@@ -510,7 +510,7 @@ class PostgresBlobStore:
 
 
 class PostgresRateCounter:
-    """:class:`~service.storage.base.RateCounter` in the UNLOGGED ``rate_counters`` table.
+    """:class:`~invitekit_service.storage.base.RateCounter` in the UNLOGGED ``rate_counters`` table.
 
     A sliding-window counter (the previous fixed window weighted by its overlap with the
     moving window, plus the current one). Keys are stored as a SHA-256 prefix, never as
