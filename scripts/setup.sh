@@ -15,6 +15,12 @@ debian_packages=()
 command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
 # npm: the landing page's QR library (package.json) comes from the npm registry.
 command -v npm >/dev/null 2>&1 || debian_packages+=(npm)
+# buildah, debootstrap: the container image test builds deploy/Containerfile on a Debian base
+# made here (no image registry); nginx, systemd-analyze: the deploy/ files' checks.
+command -v buildah >/dev/null 2>&1 || debian_packages+=(buildah)
+command -v debootstrap >/dev/null 2>&1 || debian_packages+=(debootstrap)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || debian_packages+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || debian_packages+=(systemd)
 if [ "${#debian_packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
