@@ -39,6 +39,10 @@ from .support.qrread import read_qr
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+APP_NAME = "Demo Chat"
+INSTALL_LINK = "https://example.org/get-demo-chat"
+# (width, height, mobile) in CSS pixels: a common phone, a common laptop.
+SCREENS = {"phone": (390, 844, True), "desktop": (1280, 800, False)}
 
 
 def free_port() -> int:
@@ -60,6 +64,7 @@ def service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             [sys.executable, "-m", "invitekit_service", "--host", "127.0.0.1", "--port", str(port),
              "--database", f"sqlite:///{tmp_path / 'db.sqlite3'}", "--access-log",
              "--log-level", "DEBUG", "--landing-app-link", "invitekit-demo://join",
+             "--landing-app-name", APP_NAME, "--landing-install-link", INSTALL_LINK,
              "--apple-app-site-association", str(aasa)],
             stdout=sink, stderr=subprocess.STDOUT,
         )
@@ -245,6 +250,7 @@ async def test_page_headers_forbid_requests_referrers_and_framing(
                 body = await resp.text()
                 assert "<script>" not in body  # no inline script: script-src 'self' only
                 assert 'data-app-link="invitekit-demo://join"' in body
+                assert f'href="{INSTALL_LINK}"' in body
         async with session.get(service[0] + "/.well-known/apple-app-site-association") as resp:
             assert resp.status == 200
             assert resp.content_type == "application/json"
@@ -314,3 +320,93 @@ def test_qr_library_is_the_npm_package_and_optional() -> None:
     assert b"/_landing/qrcode.js" not in render_page(Settings(), with_qr_library=False)
     with pytest.raises(OSError):
         qr_library(Settings(landing_qr_library=Path("/nonexistent/qrcode.js")))
+
+
+# What a person sees: every visible word, and every word drawn on more than one line.
+LAYOUT = """(() => {
+  const words = [], broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest("script, style, noscript, [hidden]")) continue;
+    const re = /\\S+/g;
+    let m;
+    while ((m = re.exec(n.data))) {
+      const range = document.createRange();
+      range.setStart(n, m.index);
+      range.setEnd(n, m.index + m[0].length);
+      const rects = Array.from(range.getClientRects()).filter((r) => r.width > 0);
+      if (!rects.length) continue;  // not rendered
+      words.push(m[0]);
+      if (rects.some((r) => r.top >= rects[0].bottom - 1)) broken.push(m[0]);
+    }
+  }
+  const box = (id) => {
+    const r = document.getElementById(id).getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height};
+  };
+  return {
+    title: document.title, text: words.join(" "), broken,
+    width: innerWidth, height: innerHeight,
+    scrollWidth: document.documentElement.scrollWidth,
+    openApp: box("open-app"), getApp: box("get-app"), qr: box("qr"), copy: box("copy"),
+    getAppHref: document.getElementById("get-app").href,
+  };
+})()"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+async def test_landing_page_reads_like_a_product_on_each_screen(
+    service: tuple[str, Path], front: RecordingTlsFront, tmp_path: Path, screen: str
+) -> None:
+    """The app's name and links, plain words, no word broken across lines and nothing wider
+    than the screen, on a phone and on a laptop; the way to join is on the first screen (on a
+    laptop, the QR code for the phone too), and the QR code still reads back as the link."""
+    link = mint(tmp_path, f"https://127.0.0.1:{front.port}/i")
+    async with Browser(tmp_path / f"profile-{screen}") as browser:
+        page = await browser.open(link, screen=SCREENS[screen])
+        state = await page.wait_for(
+            "document.body.dataset.state !== 'loading' && document.body.dataset.state"
+        )
+        assert state == "ready"
+        await page.evaluate("document.querySelector('details').open = true")
+        layout = await page.evaluate(LAYOUT)
+        png = await page.screenshot(ARTIFACTS / f"landing-{screen}.png", full_page=True)
+
+    text = layout["text"]
+    assert layout["title"] == f"Join a group on {APP_NAME}"
+    for words in (f"Open in {APP_NAME}", f"Get {APP_NAME}", "Invite ID", "Hosted by",
+                  "blobs.example.org", "Copy link"):
+        assert words in text, words
+    assert layout["getAppHref"] == INSTALL_LINK
+    for jargon in ("fingerprint", "slot", "pointer", "fragment", "capability", "blob"):
+        assert jargon not in text.replace("blobs.example.org", "").lower(), jargon
+    assert layout["broken"] == [], layout["broken"]
+    assert layout["scrollWidth"] <= layout["width"]  # nothing wider than the screen
+    for name in ("openApp", "getApp", "copy", "qr"):
+        assert layout[name]["left"] >= 0, name
+        assert layout[name]["right"] <= layout["width"], name
+    assert layout["openApp"]["bottom"] <= layout["height"]  # on the first screen
+    assert layout["openApp"]["height"] >= 44  # a finger-sized target
+    if screen == "desktop":
+        assert layout["qr"]["bottom"] <= layout["height"]  # scan it without scrolling
+    assert decode_qr(png) == [link]
+
+
+def test_landing_page_words_without_an_app_configured() -> None:
+    from invitekit_service.config import Settings
+    from invitekit_service.landing import render_page
+
+    page = render_page(Settings(), with_qr_library=True).decode()
+    assert "<title>Group invite</title>" in page
+    assert "Open in the app" in page
+    assert 'id="get-app"' not in page
+    assert "Slot fingerprint" not in page
+    named = render_page(Settings(landing_app_name="Demo <Chat>",
+                                 landing_install_link=INSTALL_LINK),
+                        with_qr_library=True).decode()
+    assert "Get Demo &lt;Chat&gt;" in named  # escaped
+    with pytest.raises(ValueError, match="install link"):
+        Settings(landing_install_link="javascript:alert(1)")
+    assert Settings(landing_app_name="none").landing_app_name is None

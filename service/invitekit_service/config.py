@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     landing_app_link: str | None = Field(
         None, description="'open in app' link; the page appends #<invite> (e.g. myapp://join)"
     )
+    landing_app_name: str | None = Field(
+        None, max_length=40,
+        description="the app's name on the landing page ('Open in <name>'; default: 'the app')",
+    )
+    landing_install_link: str | None = Field(
+        None,
+        description="https page where people get the app (a store page), shown as 'Get <name>'",
+    )
     landing_qr_library: Path | None = Field(
         None,
         description="qrcode-generator's dist/qrcode.js for the page's QR code (default: the"
@@ -142,9 +150,23 @@ class Settings(BaseSettings):
             raise ValueError("landing path must be a plain absolute path like /i")
         return value
 
+    @field_validator("landing_install_link")
+    @classmethod
+    def _install_link(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[^\s#]+", value):
+            raise ValueError("the install link must be an https:// URL without a fragment")
+        return value
+
+    @field_validator("landing_app_name")
+    @classmethod
+    def _app_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
+            raise ValueError("the app name must be printable text")
+        return value.strip() if value is not None else None
+
     @field_validator(
-        "slot_idle_ttl_s", "landing_path",
-        "landing_app_link", "max_connections", mode="before",
+        "slot_idle_ttl_s", "landing_path", "landing_app_link", "landing_app_name",
+        "landing_install_link", "max_connections", mode="before",
     )
     @classmethod
     def _none_words(cls, value: Any) -> Any:

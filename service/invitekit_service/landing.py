@@ -9,11 +9,14 @@ Invariants (the fragment is the invite capability):
   origin (images also ``data:``), ``connect-src 'none'``, no frames, forms or base URL;
   ``Referrer-Policy: no-referrer`` (also a ``<meta>`` and ``rel=noreferrer`` on the app
   link) keeps the URL out of any Referer header; there is no analytics.
-* It shows the service host and the slot fingerprint (first 8 hex digits of SHA-256 of
-  the slot id, as the CLI prints it), offers "open in app" through the configured app link
-  (``landing_app_link`` + ``#`` + fragment), a copy button and the QR code of the same link
-  (drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``,
-  which scripts/setup.sh installs; without it the page simply shows no QR code). It does
+* It reads like the app's own page: the configured app name (``landing_app_name``), "Open
+  in <app>" through the configured app link (``landing_app_link`` + ``#`` + fragment), "Get
+  <app>" (``landing_install_link``), a copy button and the QR code of the same link for a
+  second device; under "About this invite", the service host ("Hosted by") and the invite
+  ID (first 8 hex digits of SHA-256 of the slot id, as the CLI prints it). The same code
+  lays it out for a phone and for a wide screen (static/landing.css). The QR code is
+  drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``
+  (without it the page simply shows no QR code). It does
   not show the expiry: learning it would need a request naming the slot id (spec/SPEC.md,
   "Invite landing page").
 * Served at ``landing_path`` (default ``/i``) and its upper-case form (the compact link
@@ -83,13 +86,42 @@ def compact_path(path: str) -> str:
 
 
 def render_page(settings: Settings, *, with_qr_library: bool) -> bytes:
-    """The one page every invite gets (no per-invite data: the server has none)."""
+    """The one page every invite gets (no per-invite data: the server has none).
+
+    The app's name and its links are the service's configuration, so they are written into
+    the page here; the invite itself is read by the page's script from the fragment.
+    """
     template = Template(_static("landing.html").decode())
     path = settings.landing_path or "/i"
     library = f'<script src="{STATIC_PREFIX}/{QR_LIBRARY_ASSET}"></script>\n'
+    name = settings.landing_app_name
+    app = html.escape(name or "the app", quote=True)
+    install = ""
+    if settings.landing_install_link:
+        install = (
+            f'<a id="get-app" class="button" href="'
+            f'{html.escape(settings.landing_install_link, quote=True)}"'
+            f' rel="noreferrer noopener">Get {app}</a>'
+        )
+    if settings.landing_app_link and settings.landing_install_link:
+        hint = f"New to {app}? Get it first, then come back to this page and tap Open."
+    elif settings.landing_app_link:
+        hint = ""
+    elif settings.landing_install_link:
+        hint = (f"To join, open this link in {app}, or scan the code with it."
+                f" Don&rsquo;t have {app} yet? Get it first.")
+    else:
+        hint = "To join, open this link in the app you use for this group, or scan the code."
     return template.substitute(
         static=STATIC_PREFIX,
         qr_library=library if with_qr_library else "",
+        title=f"Join a group on {app}" if name else "Group invite",
+        brand=app if name else "",
+        app_name=html.escape(name or "", quote=True),
+        app_name_or_the_app=app,
+        app_name_or_the_app_cap=app if name else "The app",
+        install_button=install,
+        open_hint=hint,
         app_link=html.escape(settings.landing_app_link or "", quote=True),
         compact_path=html.escape(compact_path(path), quote=True),
     ).encode()

@@ -79,8 +79,19 @@ class Page:
             await asyncio.sleep(0.05)
         raise RuntimeError(f"never became true: {expression}")
 
-    async def screenshot(self, path: Path) -> bytes:
-        reply = await self.send("Page.captureScreenshot", {"format": "png"})
+    async def emulate(self, width: int, height: int, *, mobile: bool, scale: float = 1) -> None:
+        """A screen of ``width`` x ``height`` CSS pixels (a phone: ``mobile=True``)."""
+        await self.send("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile,
+        })
+        if mobile:
+            await self.send("Emulation.setTouchEmulationEnabled", {"enabled": True})
+
+    async def screenshot(self, path: Path, *, full_page: bool = False) -> bytes:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            params["captureBeyondViewport"] = True
+        reply = await self.send("Page.captureScreenshot", params)
         data = base64.b64decode(reply["data"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -182,8 +193,12 @@ class Browser:
         await page.send("Runtime.enable")
         return page
 
-    async def open(self, url: str) -> Page:
+    async def open(self, url: str, *, screen: tuple[int, int, bool] | None = None) -> Page:
+        """A new tab at ``url``; ``screen`` = (width, height, mobile) emulates that screen."""
         page = await self.new_page()
+        if screen is not None:
+            width, height, mobile = screen
+            await page.emulate(width, height, mobile=mobile, scale=3 if mobile else 1)
         await page.send("Page.navigate", {"url": url})
         await page.wait_for("document.readyState === 'complete'")
         return page

@@ -74,7 +74,7 @@
       throw new Error("no key");
     }
     const legacy = key.length === 32;
-    let service = "none: the app knows where to look";
+    let service = "the app's own service";
     const raw = (f[1] || [])[0];
     if (raw instanceof Uint8Array) {
       let url = null;
@@ -88,7 +88,7 @@
         }
       }
       if (url && /^https?:\/\//i.test(url)) service = new URL(url).host;
-      else service = "chosen by the app (an app-defined pointer)";
+      else service = "a service the app chooses";
     }
     return { slot, service };
   }
@@ -111,8 +111,10 @@
     const body = document.body;
     const fragment = location.hash.slice(1);
     const compact = location.pathname === body.dataset.compactPath;
+    const appName = body.dataset.appName || "the app";
     if (!fragment) {
-      $("status").textContent = "This page opens invite links. This one carries no invite.";
+      $("status").textContent = "This page opens group invites, but this link has no invite"
+        + " in it. Ask for the invite link again.";
       body.dataset.state = "empty";
       return;
     }
@@ -120,12 +122,12 @@
     try {
       invite = readInvite(compact ? b32Decode(fragment) : b64urlDecode(fragment));
     } catch (e) {
-      $("status").textContent = "This link is not a readable invite (" + e.message + ").";
+      $("status").textContent = "This link is not a complete invite (" + e.message + ")."
+        + " Ask for the invite link again, or copy it whole.";
       body.dataset.state = "invalid";
       return;
     }
     const link = theLink(fragment, compact);
-    $("status").textContent = "You were invited to join a group.";
     $("service").textContent = invite.service;
     $("fingerprint").textContent = await fingerprint(invite.slot);
     $("link").value = link;
@@ -134,6 +136,11 @@
     if (app) {
       open.href = app + "#" + fragment;
       open.hidden = false;
+      $("status").textContent = "Open the invite in " + appName
+        + " to see the group and join it.";
+    } else {
+      $("status").textContent = "Open this link in " + appName
+        + " to see the group and join it.";
     }
     $("copy").addEventListener("click", async () => {
       try {
@@ -141,13 +148,13 @@
         $("copied").textContent = "Copied.";
       } catch (e) {
         $("link").select();
-        $("copied").textContent = "Select and copy the link above.";
+        $("copied").textContent = "Select the link above and copy it.";
       }
     });
     if (!InviteQr.draw($("qr"), link, 6)) {
       $("qr-note").textContent = InviteQr.available
-        ? "This link is too long for a QR code."
-        : "This service shows no QR code; copy the link instead.";
+        ? "This link is too long for a QR code: copy it instead."
+        : "Copy the link below and open it on your phone.";
     }
     body.dataset.state = "ready";
   }
