@@ -138,6 +138,8 @@ def test_container_serves_health_upload_and_join_check(
             assert health.returncode == 0, health.stderr
 
             _round_trip(f"http://127.0.0.1:{port}/v1", tmp_path)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/i", timeout=5) as page:
+                assert page.status == 200  # the landing page ships in the image
 
             database = data / "invitekit.sqlite3"
             assert database.exists()  # SQLite on the volume, written as the image's user
