@@ -29,6 +29,12 @@ rm -f var/wheels/invitekit-*.whl
 "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir var/wheels '.[service]' \
   2> >(grep -v "^WARNING: Location 'file:" >&2)
 
+previous="$(buildah inspect --type image --format '{{.FromImageID}}' "$tag" 2>/dev/null || true)"
 buildah build --quiet --isolation chroot --format docker --layers --force-rm \
   --build-arg BASE="$base" -f deploy/Containerfile -t "$tag" . >/dev/null
+# The image this tag named before is now unnamed: drop it unless something still uses it.
+current="$(buildah inspect --type image --format '{{.FromImageID}}' "$tag")"
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  buildah rmi "$previous" >/dev/null 2>&1 || true
+fi
 echo "$tag"
