@@ -19,6 +19,7 @@ command -v npm >/dev/null 2>&1 || debian_packages+=(npm)
 # made here (no image registry); nginx, systemd-analyze: the deploy/ files' checks.
 command -v buildah >/dev/null 2>&1 || debian_packages+=(buildah)
 command -v debootstrap >/dev/null 2>&1 || debian_packages+=(debootstrap)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || debian_packages+=(debian-archive-keyring)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || debian_packages+=(nginx)
 command -v systemd-analyze >/dev/null 2>&1 || debian_packages+=(systemd)
 if [ "${#debian_packages[@]}" -gt 0 ]; then
