@@ -251,6 +251,8 @@ async def test_page_headers_forbid_requests_referrers_and_framing(
                 assert "<script>" not in body  # no inline script: script-src 'self' only
                 assert 'data-app-link="invitekit-demo://join"' in body
                 assert f'href="{INSTALL_LINK}"' in body
+                # a chat app's link preview names the app (the same for every invite)
+                assert f'<meta property="og:title" content="Join a group on {APP_NAME}">' in body
         async with session.get(service[0] + "/.well-known/apple-app-site-association") as resp:
             assert resp.status == 200
             assert resp.content_type == "application/json"

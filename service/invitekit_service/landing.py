@@ -116,6 +116,7 @@ def render_page(settings: Settings, *, with_qr_library: bool) -> bytes:
         static=STATIC_PREFIX,
         qr_library=library if with_qr_library else "",
         title=f"Join a group on {app}" if name else "Group invite",
+        description=f"You're invited to join a group. Open the invite in {app} to join.",
         brand=app if name else "",
         app_name=html.escape(name or "", quote=True),
         app_name_or_the_app=app,
