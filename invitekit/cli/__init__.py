@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from . import client_cmd, demo_cmd, mls_commands, validate_cmd
+from . import client_cmd, demo_cmd, mls_commands, pieces_cmd, validate_cmd
 from .errors import EXIT_BAD_INPUT
 from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
@@ -77,6 +77,7 @@ app.command("join-check")(client_cmd.join_check_cmd)
 app.command("refresh")(client_cmd.refresh_cmd)
 app.command("mirror")(client_cmd.mirror_cmd)
 app.command("validate-commit")(validate_cmd.validate_commit_cmd)
+app.command("membership-update")(pieces_cmd.membership_update_cmd)
 app.command("demo")(demo_cmd.demo_cmd)
 INSPECTORS["group-info"] = mls_commands.group_info_inspector
 
