@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .blob import BlobKey, EncryptedBlob, open_blob, parse_blob, seal
 from .client import InviteClient
+from .commit_pieces import Joiner, joiner_membership_update
 from .drivers import (
     backstop_refresh,
     check_invite,
@@ -55,7 +56,7 @@ from .join import (
 from .link import as_payload, make_link, parse_invite_text
 from .mls import GroupInfoView, VerifyLevel, parse_group_info
 from .mls.errors import MlsError
-from .needs import CommitAccepted, CommitRejected
+from .needs import CommitAccepted, CommitRejected, CommitRequest
 from .payload import InvitePayload, decode_payload, parse_payload
 from .pointer import HttpsPointer, OpaquePointer
 from .policy import (
@@ -90,6 +91,7 @@ __all__ = [
     "BlobKey",
     "CommitAccepted",
     "CommitRejected",
+    "CommitRequest",
     "EncryptedBlob",
     "ExternalCommitPolicy",
     "FlowStateError",
@@ -103,6 +105,7 @@ __all__ = [
     "JoinOptions",
     "JoinOutcome",
     "Joined",
+    "Joiner",
     "MlsError",
     "NoCandidates",
     "NoValidCandidate",
@@ -134,6 +137,7 @@ __all__ = [
     "deep_check",
     "enable",
     "join_invite",
+    "joiner_membership_update",
     "make_link",
     "open_and_verify",
     "open_blob",

@@ -81,7 +81,7 @@ def test_fresh_clone_runs_the_readme_commands_at_once(tmp_path: Path) -> None:
         assert server.poll() is None, run_log.read_text(errors="replace")[-3000:]
         done = run_walkthrough(clone, tmp_path / "walk.log")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert "[12] everyone is at epoch" in done.stdout
+        assert "[15] everyone is at epoch" in done.stdout
         assert "\nready: " in done.stdout
     finally:
         for proc in (tests, server):
