@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from .errors import FlowStateError
+from .mls import GroupInfoView
 from .pointer import OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
 from .protocol import SlotKind
@@ -198,6 +199,11 @@ class CommitRequest:
     def epoch(self) -> int:
         """The GroupInfo's epoch."""
         return self.survivor.epoch
+
+    @property
+    def view(self) -> GroupInfoView:
+        """The decoded GroupInfo."""
+        return self.survivor.view
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,8 @@ def test_the_ready_state_carries_the_pieces(mode: JoinMode) -> None:
         assert step.membership_update == piece
         assert step.request.membership_update == piece  # what the commit callback gets
         assert step.request.group_info == step.survivor.group_info
+        assert step.request.view is step.survivor.view
+        assert step.request.epoch == step.survivor.epoch == 3
     else:
         assert isinstance(step, Finished)
         outcome = machine.outcome
