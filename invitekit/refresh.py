@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blob import EncryptedBlob, parse_blob
+from .envelope import SealedBlob, parse_envelope
 from .errors import InvalidSetting, InviteKitError
 from .mls import DEFAULT_OPTIONS, ParseOptions, VerifyLevel, parse_group_info
 from .needs import (
@@ -178,7 +178,7 @@ def mint_blob(
     *,
     random_bytes: RandomBytes = os_random_bytes,
     verify: VerifyLevel = VerifyLevel.TREE,
-) -> EncryptedBlob:
+) -> SealedBlob:
     """Seal the member's own GroupInfo under the policy key with the effective expiry."""
     return seal_group_info(
         group_info, policy, epoch_started_at_ns, random_bytes=random_bytes, verify=verify
@@ -254,7 +254,7 @@ def claimed_epochs(candidates: Sequence[Candidate]) -> list[int]:
     out: list[int] = []
     for candidate in candidates:
         try:
-            out.append(parse_blob(candidate.raw).blob.epoch)
+            out.append(parse_envelope(candidate.raw).blob.epoch)
         except InviteKitError:
             continue
     return out
@@ -425,10 +425,10 @@ class _OwnBlob:
     ) -> None:
         self._args = (group_info, policy, epoch_started_at_ns)
         self._random_bytes = random_bytes
-        self._blob: EncryptedBlob | None = None
+        self._blob: SealedBlob | None = None
 
     @property
-    def blob(self) -> EncryptedBlob:
+    def blob(self) -> SealedBlob:
         if self._blob is None:
             gi, policy, start = self._args
             self._blob = mint_blob(gi, policy, start, random_bytes=self._random_bytes)
