@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..blob import BlobKey, open_blob, parse_blob
 from ..client import FetchPolicy, InviteClient, SlotKind
 from ..drivers import (
     backstop_refresh,
@@ -28,6 +27,7 @@ from ..drivers import (
     deep_check,
     resolve_pointer,
 )
+from ..envelope import EnvelopeKey, envelope_of, open_envelope, parse_envelope
 from ..errors import DecryptionFailed, InviteKitError
 from ..join import JoinOptions, JoinOutcome
 from ..lane import lane_id_for
@@ -196,7 +196,7 @@ def upload_cmd(
     if blob_file is None:
         raise fail("usage", "give --blob, or --group-info with --policy")
     body = read_source(blob_file)
-    blob = parse_blob(body).blob  # refuse to send what is not a blob
+    blob = parse_envelope(body).blob  # refuse to send what is not a blob (any envelope)
     pointers: tuple[ServicePointer, ...] = ()
     if invite is not None:
         payload = as_payload(_invite_text(invite))
@@ -209,7 +209,7 @@ def upload_cmd(
     else:
         raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
     check_blob_live(blob)
-    open_blob(blob, key, system_clock())  # refuse a blob joiners could not open
+    open_envelope(blob, key, system_clock())  # refuse a blob joiners could not open
 
     async def send() -> list[Any]:
         urls = list(overrides)
@@ -262,7 +262,7 @@ def fetch_cmd(
             )
 
     merged = _run(go())
-    key = BlobKey(payload.symmetric_key)
+    key = EnvelopeKey(payload.symmetric_key)
     now = system_clock()
     rows: list[dict[str, Any]] = []
     for cand in merged.candidates:
@@ -272,15 +272,16 @@ def fetch_cmd(
             "sources": list(cand.sources),
         }
         try:
-            blob = parse_blob(cand.raw).blob
+            blob = parse_envelope(cand.raw).blob
             row.update(
+                envelope=envelope_of(blob).value,
                 epoch=blob.epoch,
                 group_state_hash=blob.group_state_hash.hex(),
                 expires_at_ns=blob.expires_at_ns,
                 expired=blob.is_expired(now),
             )
             try:
-                key.decrypt(blob.nonce, blob.ciphertext, blob.aad)
+                key.decrypt(blob)
                 row["opens"] = True
             except DecryptionFailed:
                 row["opens"] = False
