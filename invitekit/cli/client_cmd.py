@@ -27,7 +27,7 @@ from ..drivers import (
     deep_check,
     resolve_pointer,
 )
-from ..envelope import EnvelopeKey, envelope_of, open_envelope, parse_envelope
+from ..envelope import Envelope, EnvelopeKey, envelope_of, open_envelope, parse_envelope
 from ..errors import DecryptionFailed, InviteKitError
 from ..join import JoinOptions, JoinOutcome
 from ..lane import lane_id_for
@@ -42,6 +42,7 @@ from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import emit_json, read_binary, read_source
 from .options import (
+    EnvelopeOpt,
     EpochStartOpt,
     JsonOpt,
     KindOpt,
@@ -157,14 +158,15 @@ def upload_cmd(
     ] = None,
     epoch_start_ns: OptionalEpochStartOpt = None,
     kind: KindOpt = None,
+    envelope: EnvelopeOpt = Envelope.V1,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Upload a blob to one or more services: the open slot and the signed keyed lane.
 
-    Either seal a GroupInfo under a policy (--group-info + --policy + --epoch-start-ns;
-    the targets default to the policy's refresh pointers) or send a sealed --blob
+    Either seal a GroupInfo under a policy (--group-info + --policy + --epoch-start-ns,
+    in --envelope; the targets default to the policy's refresh pointers) or send a sealed --blob
     (--invite or --policy gives the slot and key; the blob must open under that key and
     be unexpired). Exits 1 when nothing was stored anywhere.
     """
@@ -185,7 +187,7 @@ def upload_cmd(
             async with _client(loopback, timeout) as client:
                 return await committer_refresh(
                     client, gi, targets, start, first_services=overrides, kinds=kinds,
-                    resolver=make_resolver((), loopback, strict=False),
+                    resolver=make_resolver((), loopback, strict=False), envelope=envelope,
                 )
 
         report = _run(seal_and_send())
@@ -363,6 +365,7 @@ def refresh_cmd(
     role: Annotated[str, typer.Option(help="committer, backstop or deep.")] = "committer",
     service: ServiceOpt = None,
     kind: KindOpt = None,
+    envelope: EnvelopeOpt = Envelope.V1,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
@@ -391,15 +394,16 @@ def refresh_cmd(
             if chosen is RefreshRole.COMMITTER:
                 return await committer_refresh(
                     client, gi, targets, start, first_services=extra, kinds=kinds,
-                    resolver=resolver,
+                    resolver=resolver, envelope=envelope,
                 )
             if chosen is RefreshRole.BACKSTOP:
                 return await backstop_refresh(
                     client, gi, targets, start, first_services=extra, kinds=kinds,
-                    resolver=resolver, sleep=_no_sleep,
+                    resolver=resolver, sleep=_no_sleep, envelope=envelope,
                 )
             return await deep_check(
-                client, gi, targets, start, first_services=extra, kinds=kinds, resolver=resolver
+                client, gi, targets, start, first_services=extra, kinds=kinds, resolver=resolver,
+                envelope=envelope,
             )
 
     report = _run(go())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from ..envelope import envelope_of
 from ..errors import InvalidSetting
 from ..groupinfo_policy import (
     MembershipTags,
@@ -97,7 +98,8 @@ class JoinMachine(Machine[JoinOutcome]):
 
     ``policy_provider`` supplies the policy of GroupInfos without AppData;
     ``membership_tags`` reads a GroupInfo's GROUP_MEMBERSHIP tags for the ``max_uses``
-    count; ``random_bytes`` draws the refreshed blob's nonce.
+    count; ``random_bytes`` draws the refreshed blob's nonce. The step-10 refresh seals in the
+    envelope of the blob the joiner joined from (the version the group chose).
     """
 
     def __init__(
@@ -194,6 +196,7 @@ class JoinMachine(Machine[JoinOutcome]):
             first_services=fetched.services,
             kinds=options.upload_kinds,
             random_bytes=self._random_bytes,
+            envelope=envelope_of(survivor.opened.blob),  # the envelope the group chose
         )
         return replace(joined, refresh=refresh.uploads, stale_check=check)
 

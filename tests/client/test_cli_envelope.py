@@ -109,3 +109,25 @@ def test_seal_refuses_legacy_dialect_for_hpke(tmp_path: Path) -> None:
     code, out, err = run("seal", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "--json")
     assert code == 0, err
     assert json.loads(out)["envelope"] == "v1"  # the default
+
+
+@pytest.mark.parametrize("envelope", HPKE)
+def test_upload_and_refresh_roles_write_the_chosen_envelope(
+    tmp_path: Path, service: ServiceProcess, envelope: str
+) -> None:
+    pol, _blob, link = sealed_files(tmp_path, envelope)
+    gi = tmp_path / "gi.bin"
+    common = ("-g", str(gi), "-p", str(pol), "--epoch-start-ns", "now", "-s", service.url)
+    code, _, err = run("upload", *common, "--envelope", envelope, LOOP)
+    assert code == 0, err
+    code, out, err = run("fetch", link, "-s", service.url, LOOP, "--json")
+    assert code == 0, err
+    assert {row["envelope"] for row in json.loads(out)["candidates"]} == {envelope}
+    for role, action in (("backstop", "stand-down"), ("deep", "healthy")):
+        code, out, err = run("refresh", *common, "--role", role, "--envelope", envelope, LOOP,
+                             "--json")
+        assert code == 0, err
+        assert {t["action"] for t in json.loads(out)["targets"]} == {action}
+    code, out, err = run("join-check", link, "-s", service.url, "-p", str(pol), LOOP, "--json")
+    assert code == 0, (out, err)
+    assert json.loads(out)["outcome"] == "ready"

@@ -6,9 +6,29 @@ import os
 
 import pytest
 
-from invitekit.envelope import Envelope, EnvelopeKey, SealedBlob, envelope_of, seal_envelope
+from invitekit.envelope import (
+    Envelope,
+    EnvelopeKey,
+    SealedBlob,
+    envelope_of,
+    open_envelope,
+    parse_envelope,
+    seal_envelope,
+)
+from invitekit.join import JoinMachine
 from invitekit.mls import parse_group_info
+from invitekit.needs import (
+    CandidatesFetched,
+    Commit,
+    CommitAccepted,
+    ResolveTargets,
+    TargetsResolved,
+    Upload,
+)
 from invitekit.payload import InvitePayload
+from invitekit.pointer import HttpsPointer
+from invitekit.protocol import SlotKind
+from invitekit.refresh import RefreshMachine, RefreshRole
 from invitekit.sealing import open_and_verify, seal_group_info
 from invitekit.selection import Candidate, Discard, Selection, triage
 
@@ -84,3 +104,51 @@ def test_each_candidate_is_decrypted_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert seen == [6, 5, 4, 3, 2, 1]
     assert len(calls) == len(blobs)
     assert sorted(calls) == sorted(list(Envelope) * 2)
+
+
+# --- writers: the refresh roles and the joiner's step 10 seal in the group's envelope ------
+
+A = "https://a.example/v1"
+
+
+@pytest.mark.parametrize("envelope", list(Envelope))
+def test_refresh_machine_seals_the_members_blob_in_the_chosen_envelope(
+    envelope: Envelope,
+) -> None:
+    policy = enabled_policy(KEY, SLOT)
+    m = RefreshMachine(
+        RefreshRole.COMMITTER, rine("rine-classic-epochs-e4"), policy, NOW, NOW,
+        first_services=(A,), kinds=(SlotKind.OPEN,), envelope=envelope,
+    )
+    upload = m.need
+    if isinstance(upload, ResolveTargets):
+        upload = m.send(TargetsResolved(()))
+    assert isinstance(upload, Upload)
+    parsed = parse_envelope(upload.body)
+    assert parsed.envelope is envelope
+    assert open_envelope(upload.body, KEY, NOW) == rine("rine-classic-epochs-e4")
+
+
+def test_refresh_defaults_to_v1() -> None:
+    m = RefreshMachine(
+        RefreshRole.COMMITTER, rine("rine-classic-epochs-e4"), enabled_policy(KEY, SLOT), NOW,
+        NOW, first_services=(A,), kinds=(SlotKind.OPEN,),
+    )
+    need = m.need
+    assert isinstance(need, Upload)
+    assert parse_envelope(need.body).envelope is Envelope.V1
+
+
+@pytest.mark.parametrize("envelope", list(Envelope))
+def test_joiner_refreshes_in_the_envelope_it_joined_from(envelope: Envelope) -> None:
+    policy = enabled_policy(KEY, SLOT)
+    payload = InvitePayload(SLOT, KEY, HttpsPointer(A))
+    m = JoinMachine(payload, NOW, policy_provider=lambda _view: policy)
+    commit = m.send(CandidatesFetched(
+        (Candidate.of(sealed("rine-classic-epochs-e3", envelope)),), (A,), (), fetches=1))
+    assert isinstance(commit, Commit)
+    new_state = rine("rine-classic-epochs-e4")
+    upload = m.send(CommitAccepted(new_state, NOW + 7, policy))
+    assert isinstance(upload, Upload)
+    assert parse_envelope(upload.body).envelope is envelope
+    assert open_envelope(upload.body, KEY, NOW) == new_state
