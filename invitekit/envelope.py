@@ -13,11 +13,11 @@ service's slot rules, the join's order and the expiry rule treat all of them ali
 XIP-82 readers see the HPKE variants as an unknown version and fail closed: choose ``v1``
 whenever a reader other than invitekit may fetch the invite.
 
-* :func:`parse_envelope` reads the top-level version field and hands the bytes to that
-  version's codec. Anything that is not exactly one known version goes to the v1 reader, so
-  it fails exactly as the XIP's reader does (``unsupported-version`` or
-  ``malformed-message``), and a v1 blob reads exactly as :func:`invitekit.blob.parse_blob`
-  reads it.
+* :func:`parse_envelope` routes on the top-level field: bytes that are exactly one HPKE
+  variant field (1001 or 1002, once) go to the HPKE codec; everything else goes to the v1
+  codec, so a v1 blob reads exactly as :func:`invitekit.blob.parse_blob` reads it, and
+  anything that is not one known version fails exactly as the XIP's reader does
+  (``unsupported-version`` or ``malformed-message``) — two version fields included.
 * :func:`seal_envelope` and :func:`open_envelope` (and :class:`EnvelopeKey`, which keeps
   one invite's cipher contexts and derived key pairs across many blobs) are the seal and
   open every reader and writer in invitekit uses. Opening checks, in order: version and
@@ -108,39 +108,19 @@ def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
     return None
 
 
-def _top_level_fields(data: bytes) -> frozenset[int] | None:
-    """The field numbers at the top level of a protobuf message, or None if unsure.
+def _sole_field(data: bytes) -> int | None:
+    """The field number when ``data`` is exactly one length-delimited field, else None.
 
-    Only routes the bytes; the chosen codec still decodes and checks them whole.
+    Constant work whatever the input (a service runs it on every upload); it only routes
+    the bytes, and the chosen codec still decodes and checks them whole.
     """
-    fields: set[int] = set()
-    pos = 0
-    while pos < len(data):
-        tag = _varint(data, pos)
-        if tag is None:
-            return None
-        key, pos = tag
-        wire_type = key & 7
-        if wire_type == 0:
-            skipped = _varint(data, pos)
-            if skipped is None:
-                return None
-            pos = skipped[1]
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        elif wire_type == 2:
-            length = _varint(data, pos)
-            if length is None:
-                return None
-            pos = length[1] + length[0]
-        else:
-            return None
-        if pos > len(data):
-            return None
-        fields.add(key >> 3)
-    return frozenset(fields)
+    tag = _varint(data, 0)
+    if tag is None or tag[0] & 7 != 2:
+        return None
+    length = _varint(data, tag[1])
+    if length is None or length[1] + length[0] != len(data):
+        return None
+    return tag[0] >> 3
 
 
 def parse_envelope(
@@ -157,12 +137,9 @@ def parse_envelope(
     Raises the codec's typed errors; a blob carrying no known version, or more than one
     version field, is ``unsupported-version``.
     """
-    fields = _top_level_fields(data) if max_bytes is None or len(data) <= max_bytes else None
-    if fields is not None and len(fields) == 1:
-        (number,) = fields
-        if number in _HPKE_FIELDS:
-            blob = parse_hpke_blob(data, digest_length=digest_length, max_bytes=max_bytes)
-            return ParsedEnvelope(blob, Dialect.TYPED, data)
+    if (max_bytes is None or len(data) <= max_bytes) and _sole_field(data) in _HPKE_FIELDS:
+        blob = parse_hpke_blob(data, digest_length=digest_length, max_bytes=max_bytes)
+        return ParsedEnvelope(blob, Dialect.TYPED, data)
     parsed = parse_blob(data, digest_length=digest_length, max_bytes=max_bytes, reading=reading)
     return ParsedEnvelope(parsed.blob, parsed.dialect, data)
 

@@ -90,7 +90,7 @@ def test_hpke_blobs_fail_closed_in_the_xip_reader(envelope: Envelope) -> None:
 def test_two_version_fields_are_unsupported() -> None:
     v1 = seal(PLAINTEXT, KEY, epoch=1, group_state_hash=DIGEST).to_bytes()
     hpke = seal_hpke(PLAINTEXT, KEY, epoch=1, group_state_hash=DIGEST).to_bytes()
-    for mixed in (v1 + hpke, hpke + v1):
+    for mixed in (v1 + hpke, hpke + v1, hpke + hpke):
         with pytest.raises(UnsupportedVersion):
             parse_envelope(mixed)
     with pytest.raises(UnsupportedVersion):  # a version nobody defined
