@@ -12,8 +12,8 @@ import time
 import pytest
 
 from invitekit.envelope import Envelope, open_envelope, parse_envelope, seal_envelope
-from invitekit.hpke_blob import HpkeBlob, HpkeVariant
 from invitekit.mls import parse_group_info
+from invitekit.proto import invitekit_extensions_pb2 as ext_pb
 from invitekit.protocol import HeadRef
 
 from .support import REPO, Api, Invite
@@ -79,11 +79,11 @@ async def test_open_slot_coalesces_identical_hpke_blobs_only(api: Api, envelope:
 
 async def test_hpke_uploads_get_the_same_shape_checks(api: Api) -> None:
     inv = Invite()
-    short = HpkeBlob.__new__(HpkeBlob)  # bypass the constructor: a writer can send anything
-    for name, value in (("variant", HpkeVariant.X25519), ("sealed", b"\x01" * 20),
-                        ("epoch", 1), ("group_state_hash", bytes(32)), ("expires_at_ns", 0)):
-        object.__setattr__(short, name, value)
-    reply = await api.upload_open(inv, short.to_bytes())
+    short = ext_pb.BlobEnvelope()  # a writer can send anything: build it from the schema
+    short.hpke_x25519.sealed = b"\x01" * 20
+    short.hpke_x25519.epoch = 1
+    short.hpke_x25519.group_state_hash.digest = bytes(32)
+    reply = await api.upload_open(inv, short.SerializeToString())
     assert reply.status == 400
     assert (reply.problem_type, reply.json["code"]) == ("invalid-blob", "ciphertext-too-short")
     wide = sealed(inv, Envelope.HPKE_X25519, group_state_hash=bytes(48))
