@@ -65,6 +65,7 @@ _KEMS = {
 }
 
 PrivateKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
+PublicKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
 
 
 def _suite(variant: HpkeVariant) -> hpke.Suite:
@@ -94,12 +95,13 @@ class HpkeKey:
     or opening more than one blob. Never printed.
     """
 
-    __slots__ = ("_keys", "material")
+    __slots__ = ("_keys", "_public", "material")
 
     def __init__(self, material: bytes) -> None:
         validate_symmetric_key(material)
         self.material = bytes(material)
         self._keys: dict[HpkeVariant, PrivateKey] = {}
+        self._public: dict[HpkeVariant, PublicKey] = {}
 
     def __repr__(self) -> str:
         return "HpkeKey(<redacted>)"
@@ -111,9 +113,16 @@ class HpkeKey:
             key = self._keys[variant] = derive_private_key(self.material, variant)
         return key
 
+    def public_key(self, variant: HpkeVariant) -> PublicKey:
+        """The recipient public key for ``variant`` (computed once)."""
+        key = self._public.get(variant)
+        if key is None:
+            key = self._public[variant] = self.private_key(variant).public_key()
+        return key
+
     def encrypt(self, variant: HpkeVariant, plaintext: bytes, info: bytes) -> bytes:
         """Single-shot base-mode seal to the derived public key: ``enc ‖ ciphertext ‖ tag``."""
-        public_key = self.private_key(variant).public_key()
+        public_key = self.public_key(variant)
         return _suite(variant).encrypt(plaintext, public_key, info=info)
 
     def decrypt(self, variant: HpkeVariant, sealed: bytes, info: bytes) -> bytes:
