@@ -300,7 +300,9 @@ def fetch_cmd(
             state = "opens" if row.get("opens") else row.get("error", "does not open")
             if row.get("expired"):
                 state += ", expired"
-            print(f"{row['sha256'][:16]}  epoch={row.get('epoch', '?')}  {row['size']} B  {state}")
+            envelope = row.get("envelope", "?")
+            print(f"{row['sha256'][:16]}  {envelope}  epoch={row.get('epoch', '?')}  "
+                  f"{row['size']} B  {state}")
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:

@@ -68,6 +68,9 @@ def test_join_check_ready_on_a_slot_whose_only_blob_is_hpke(
     assert code == 0, err
     (row,) = json.loads(out)["candidates"]
     assert (row["envelope"], row["opens"], row["epoch"]) == (envelope, True, 3)
+    code, out, err = run("fetch", link, "-s", service.url, LOOP)
+    assert code == 0, err
+    assert f"  {envelope}  epoch=3  " in out
     code, out, err = run("join-check", link, "-s", service.url, "-p", str(pol), LOOP, "--json")
     assert code == 0, (out, err)
     ready = json.loads(out)
