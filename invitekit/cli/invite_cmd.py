@@ -14,7 +14,7 @@ from ..blob import EncryptedBlob, ParsedBlob
 from ..encoding import b64url_encode
 from ..envelope import parse_envelope
 from ..errors import InviteKitError, UnsupportedVersion
-from ..hpke_blob import HpkeBlob, parse_hpke_blob
+from ..hpke_blob import HpkeBlob
 from ..payload import InvitePayload, parse_payload
 from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
@@ -41,7 +41,10 @@ def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
 
 
 def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
-    return _hpke_view(parse_hpke_blob(data))
+    parsed = parse_envelope(data)
+    if not isinstance(parsed.blob, HpkeBlob):
+        raise UnsupportedVersion("not an invitekit HPKE extension blob")
+    return _hpke_view(parsed.blob)
 
 
 def _hpke_view(b: HpkeBlob) -> dict[str, Any]:
