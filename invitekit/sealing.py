@@ -95,7 +95,10 @@ def open_and_verify(
     failure, ...), any :class:`~invitekit.mls.errors.MlsError` from verification, and
     :class:`BlobGroupInfoMismatch` when the epoch, or (strict mode) the digest, disagrees.
     """
-    parsed = parse_envelope(blob).blob if isinstance(blob, bytes) else blob
+    if isinstance(blob, bytes | bytearray | memoryview):
+        parsed = parse_envelope(bytes(blob)).blob
+    else:
+        parsed = blob
     plaintext = open_envelope(parsed, payload.symmetric_key, now_ns)
     return verify_opened(
         plaintext,
