@@ -29,6 +29,7 @@ from .drivers import (
     deep_check,
     join_invite,
 )
+from .envelope import Envelope, EnvelopeKey, open_envelope, parse_envelope, seal_envelope
 from .errors import (
     BlobError,
     FlowStateError,
@@ -93,6 +94,8 @@ __all__ = [
     "CommitRejected",
     "CommitRequest",
     "EncryptedBlob",
+    "Envelope",
+    "EnvelopeKey",
     "ExternalCommitPolicy",
     "FlowStateError",
     "GroupInfoView",
@@ -141,7 +144,9 @@ __all__ = [
     "make_link",
     "open_and_verify",
     "open_blob",
+    "open_envelope",
     "parse_blob",
+    "parse_envelope",
     "parse_group_info",
     "parse_invite_text",
     "parse_payload",
@@ -154,5 +159,6 @@ __all__ = [
     "revoke",
     "rotate",
     "seal",
+    "seal_envelope",
     "seal_group_info",
 ]

@@ -10,10 +10,11 @@ import typer
 
 from .. import link as link_mod
 from .. import nfc, qr
-from ..blob import parse_blob
+from ..blob import EncryptedBlob, ParsedBlob
 from ..encoding import b64url_encode
+from ..envelope import parse_envelope
 from ..errors import InviteKitError, UnsupportedVersion
-from ..hpke_blob import parse_hpke_blob
+from ..hpke_blob import HpkeBlob
 from ..payload import InvitePayload, parse_payload
 from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
@@ -32,11 +33,21 @@ def _inspect_payload(data: bytes, show: bool) -> dict[str, Any]:
 
 
 def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
-    return blob_view(parse_blob(data))
+    """Any envelope, read through the one version dispatch."""
+    parsed = parse_envelope(data)
+    if isinstance(parsed.blob, EncryptedBlob):
+        return blob_view(ParsedBlob(parsed.blob, parsed.dialect, parsed.raw))
+    return _hpke_view(parsed.blob)
 
 
 def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
-    b = parse_hpke_blob(data)
+    parsed = parse_envelope(data)
+    if not isinstance(parsed.blob, HpkeBlob):
+        raise UnsupportedVersion("not an invitekit HPKE extension blob")
+    return _hpke_view(parsed.blob)
+
+
+def _hpke_view(b: HpkeBlob) -> dict[str, Any]:
     return {
         "kind": "invitekit-hpke-blob",
         "extension": True,

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from ..envelope import Envelope
 from ..errors import ValueOutOfRange
 from ..expiry import check_u64
 from ..sources import system_clock
@@ -91,6 +92,14 @@ EpochStartOpt = Annotated[
         "The blob's expiry is derived from it.",
     ),
 ]
+EnvelopeOpt = Annotated[
+    Envelope,
+    typer.Option(
+        "--envelope", metavar="v1|hpke-x25519|hpke-mlkem768-x25519", case_sensitive=False,
+        help="Blob version. v1 (default) is the XIP's and opens in every XIP-82 reader; the "
+        "hpke-* variants are invitekit extensions other readers refuse.",
+    ),
+]
 ExpireInOpt = Annotated[
     str | None,
     typer.Option(
@@ -101,6 +110,7 @@ ExpireInOpt = Annotated[
 
 
 __all__ = [
+    "EnvelopeOpt",
     "EpochStartOpt",
     "ExpireInOpt",
     "JsonOpt",

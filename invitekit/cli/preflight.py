@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ..blob import EncryptedBlob
+from ..envelope import SealedBlob
 from ..errors import BlobExpired, InviteKitError
 from ..expiry import effective_expiry
 from ..groupinfo_policy import external_commit_policy
@@ -30,7 +30,7 @@ def refuse_expired(expires_at_ns: int, now_ns: int, what: str) -> None:
         )
 
 
-def check_blob_live(blob: EncryptedBlob, now_ns: int | None = None) -> None:
+def check_blob_live(blob: SealedBlob, now_ns: int | None = None) -> None:
     """Refuse an already expired blob."""
     refuse_expired(blob.expires_at_ns, system_clock() if now_ns is None else now_ns, "the blob")
 

@@ -37,6 +37,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from ..commit_pieces import Joiner, joiner_membership_update
+from ..envelope import envelope_of
 from ..errors import InvalidSetting
 from ..groupinfo_policy import (
     MembershipTags,
@@ -107,6 +108,8 @@ class JoinMachine(Machine[JoinOutcome]):
     ``membership_tags`` reads a GroupInfo's GROUP_MEMBERSHIP tags for the ``max_uses``
     count; ``random_bytes`` draws the refreshed blob's nonce; ``joiner`` (inbox id and
     sequence id), when given, makes the machine build the joiner's membership proposal.
+    The step-10 refresh seals in the envelope of the blob the joiner joined from (the
+    version the group chose).
     """
 
     def __init__(
@@ -210,6 +213,7 @@ class JoinMachine(Machine[JoinOutcome]):
             first_services=fetched.services,
             kinds=options.upload_kinds,
             random_bytes=self._random_bytes,
+            envelope=envelope_of(survivor.opened.blob),  # the envelope the group chose
         )
         return replace(joined, refresh=refresh.uploads, stale_check=check)
 
