@@ -3,15 +3,32 @@
 Proved two ways: every ``invitekit`` module (and the CLI's ``--help``) works in a fresh
 interpreter where the service-only packages cannot be imported at all, and the project's
 declared dependencies keep those packages in the ``service`` extra.
+
+Then the package itself (issue 23): ``python -m build`` makes the sdist and, from it, the
+wheel; ``twine check`` accepts both; they carry one licence, the HTTP contract and the
+landing page's QR library; and the wheel installed into a new virtual environment (no
+checkout on ``sys.path``) runs the CLI and the service.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tarfile
+import time
 import tomllib
+import urllib.request
+import zipfile
 from pathlib import Path
+
+import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,3 +110,171 @@ def test_service_dependencies_live_in_the_service_extra() -> None:
     assert not library & service_dists
     assert service_dists <= _names(extras["service"])
     assert "invitekit[service]" in extras["dev"]
+
+
+# --- the built distributions (issue 23: a real package) ------------------------------------
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``python -m build``: the sdist, then the wheel built *from the sdist* (so the sdist is
+    proven complete). No isolation: the backend is in the dev extra, nothing is fetched."""
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (sdist,) = out.glob("invitekit-*.tar.gz")
+    (wheel,) = out.glob("invitekit-*-py3-none-any.whl")
+    return {"sdist": sdist, "wheel": wheel}
+
+
+def test_build_makes_an_sdist_and_a_wheel_twine_accepts(dists: dict[str, Path]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(dists["sdist"]),
+         str(dists["wheel"])],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("PASSED") == 2, done.stdout
+
+
+def test_the_distributions_carry_one_license_the_contract_and_the_qr_library(
+    dists: dict[str, Path],
+) -> None:
+    wheel = zipfile.ZipFile(dists["wheel"])
+    names = set(wheel.namelist())
+    info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    # exactly one licence: the project's, named by an SPDX expression
+    assert sorted(n for n in names if n.startswith(f"{info}/licenses/")) == [
+        f"{info}/licenses/LICENSE"]
+    assert wheel.read(f"{info}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
+    metadata = wheel.read(f"{info}/METADATA").decode()
+    assert "\nLicense-Expression: Apache-2.0\n" in metadata
+    assert "\nLicense-File: LICENSE\n" in metadata
+    assert "\nLicense:" not in metadata
+    for version in ("3.11", "3.12", "3.13"):
+        assert f"\nClassifier: Programming Language :: Python :: {version}\n" in metadata
+    # what the installed service serves, with no checkout
+    assert wheel.read("invitekit_service/openapi.yaml") == (REPO / "spec/openapi.yaml").read_bytes()
+    vendored = "invitekit_service/static/vendor/qrcode-generator/"
+    assert {vendored + n for n in ("qrcode.js", "LICENSE", "VERSION")} <= names
+    with tarfile.open(dists["sdist"]) as sdist:
+        members = sdist.getnames()
+    top = members[0].split("/")[0]
+    assert f"{top}/LICENSE" in members
+    assert f"{top}/spec/openapi.yaml" in members  # the wheel built from it needs it
+    assert f"{top}/PKG-INFO" in members
+
+
+def test_vendored_qr_library_is_the_npm_package_package_lock_pins() -> None:
+    """One version of qrcode-generator: package-lock.json's, byte for byte in the package
+    (scripts/test.sh's set-up runs ``npm ci``, which installs exactly that version)."""
+    vendored = REPO / "service/invitekit_service/static/vendor/qrcode-generator"
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    pinned = lock["packages"]["node_modules/qrcode-generator"]
+    assert (vendored / "VERSION").read_text().strip() == pinned["version"]
+    npm = REPO / "node_modules/qrcode-generator"
+    assert json.loads((npm / "package.json").read_text())["version"] == pinned["version"]
+    assert (vendored / "qrcode.js").read_bytes() == (npm / "dist/qrcode.js").read_bytes()
+    assert "MIT License" in (vendored / "LICENSE").read_text()
+    assert pinned["license"] == "MIT"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, bytes, str]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_the_cli_and_the_service(
+    dists: dict[str, Path], tmp_path: Path,
+) -> None:
+    """``pip install 'invitekit[service]'`` into a new virtual environment, then everything
+    from there, in a directory outside the checkout and without PYTHONPATH: the CLI, and the
+    service drawing its landing page's QR code and serving its HTTP contract."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}
+           and not k.startswith("INVITEKIT_SERVICE_")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def run(*cmd: str) -> str:
+        done = subprocess.run(list(cmd), cwd=work, env=env, capture_output=True, text=True,
+                              timeout=600, check=False)
+        assert done.returncode == 0, f"{cmd}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        return done.stdout
+
+    run(str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
+        "--disable-pip-version-check", f"{dists['wheel']}[service]")
+    where = json.loads(run(str(venv / "bin/python"), "-c", (
+        "import json, sys, invitekit, invitekit_service; print(json.dumps("
+        "[invitekit.__file__, invitekit_service.__file__, sys.path]))")))
+    for module_file in where[:2]:
+        assert Path(module_file).is_relative_to(venv), module_file
+    assert not [p for p in where[2] if p and Path(p).resolve().is_relative_to(REPO)]
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert run("invitekit", "--version") == f"invitekit {version}\n"
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "service.log").open("wb")
+    server = subprocess.Popen(
+        ["invitekit-service", "--host", "127.0.0.1", "--port", str(port),
+         "--database", f"sqlite:///{tmp_path / 'blobs.sqlite3'}"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(600):  # bounded by count
+            assert server.poll() is None, (tmp_path / "service.log").read_text()
+            try:
+                if _get(f"{base}/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the installed service never became ready")
+
+        status, page, _ = _get(f"{base}/i")
+        assert status == 200
+        assert b'src="/_landing/qrcode.js"' in page
+        status, script, content_type = _get(f"{base}/_landing/qrcode.js")
+        assert (status, content_type) == (200, "text/javascript")
+        vendored = REPO / "service/invitekit_service/static/vendor/qrcode-generator/qrcode.js"
+        assert script == vendored.read_bytes()
+        status, contract, _ = _get(f"{base}/openapi.json")
+        assert status == 200
+        assert json.loads(contract) == yaml.safe_load((REPO / "spec/openapi.yaml").read_text())
+
+        # the installed CLI against the installed service: open, seal, upload, fetch
+        shutil.copy(REPO / "fixtures/rine/rine-classic-epochs-e3.bin", work / "gi.bin")
+        run("invitekit", "policy", "enable", "--expire-in", "1h", "-o", "policy.bin")
+        run("invitekit", "seal", "gi.bin", "-p", "policy.bin", "--epoch-start-ns", "now",
+            "-o", "blob.bin")
+        run("invitekit", "upload", "-s", f"{base}/v1", "--blob", "blob.bin", "-p", "policy.bin",
+            "--allow-insecure-loopback")
+        link = json.loads(run("invitekit", "mint", "-p", "policy.bin", "-s", f"{base}/v1",
+                              "--allow-insecure-loopback", "--link-base",
+                              "https://example.org/i", "--json"))["link"]
+        fetched = run("invitekit", "fetch", link, "-s", f"{base}/v1",
+                      "--allow-insecure-loopback", "--json")
+        assert '"opens": true' in fetched
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        log.close()
+    assert server.returncode == 0, (tmp_path / "service.log").read_text()[-3000:]
