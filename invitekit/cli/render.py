@@ -25,8 +25,19 @@ from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ParsedPolicy
 from ..precommit import PrecommitCode
 from ..refresh import SkipReason
+from ..times import format_duration, format_instant
 
 REDACTED = "<redacted>"
+
+
+def instant_text(ns: int) -> str:
+    """An ``expires_at_ns``-style instant as people read it (0 means none: ``never``)."""
+    return format_instant(ns) if ns else "never"
+
+
+def duration_text(ns: int) -> str:
+    """An ``expire_in_ns``-style duration as people read it (0 means none: ``none``)."""
+    return format_duration(ns) if ns else "none"
 
 
 def secret(value: bytes | None, show: bool) -> str | None:
@@ -67,7 +78,9 @@ def policy_view(parsed: ParsedPolicy, show_secrets: bool) -> dict[str, Any]:
         "dialect": parsed.dialect.value,
         "allow_external_commit": p.allow_external_commit,
         "expires_at_ns": p.expires_at_ns,
+        "expires_at": instant_text(p.expires_at_ns),
         "expire_in_ns": p.expire_in_ns,
+        "expire_in": duration_text(p.expire_in_ns),
         "symmetric_key": secret(p.symmetric_key, show_secrets),
         "external_group_id": p.external_group_id.hex() or None,
         "max_uses": p.max_uses,
@@ -85,6 +98,7 @@ def blob_view(parsed: ParsedBlob) -> dict[str, Any]:
         "epoch": b.epoch,
         "group_state_hash": b.group_state_hash.hex(),
         "expires_at_ns": b.expires_at_ns,
+        "expires_at": instant_text(b.expires_at_ns),
         "nonce": b.nonce.hex(),
         "ciphertext_length": len(b.ciphertext),
         "sha256": parsed.content_sha256.hex(),
@@ -163,6 +177,8 @@ __all__ = [
     "REDACTED",
     "blob_view",
     "describe_outcome",
+    "duration_text",
+    "instant_text",
     "outcome_json",
     "payload_view",
     "pointer_view",
