@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .readme_blocks import blocks_of
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Import names and distribution names of what only the blob service needs.
@@ -193,18 +195,26 @@ def _get(url: str) -> tuple[int, bytes, str]:
 
 
 @pytest.mark.slow
-def test_the_installed_wheel_runs_the_cli_and_the_service(
+def test_the_readme_pip_install_runs_the_cli_and_the_service_from_the_wheel(
     dists: dict[str, Path], tmp_path: Path,
 ) -> None:
-    """``pip install 'invitekit[service]'`` into a new virtual environment, then everything
-    from there, in a directory outside the checkout and without PYTHONPATH: the CLI, and the
-    service drawing its landing page's QR code and serving its HTTP contract."""
+    """The README's plain path as written (``pip install 'invitekit[service]'`` then
+    ``invitekit-service``) in a new virtual environment whose pip also finds the wheel just
+    built, from a directory outside the checkout and without PYTHONPATH; then the installed
+    service draws its landing page's QR code and serves its HTTP contract, and the installed
+    CLI opens, seals, uploads to and fetches from it."""
+    (block,) = blocks_of(REPO / "README.md", "pip-install")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    port = _free_port()
     env = {k: v for k, v in os.environ.items()
-           if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}
+           if k not in {"PYTHONPATH", "PYTHONHOME", "PIP_FIND_LINKS"}
            and not k.startswith("INVITEKIT_SERVICE_")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    env.update(  # what `. venv/bin/activate` does, a free port, and where the wheel is
+        VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+        INVITEKIT_SERVICE_PORT=str(port), PIP_FIND_LINKS=str(dists["wheel"].parent),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
     work = tmp_path / "work"
     work.mkdir()
 
@@ -214,36 +224,34 @@ def test_the_installed_wheel_runs_the_cli_and_the_service(
         assert done.returncode == 0, f"{cmd}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
         return done.stdout
 
-    run(str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
-        "--disable-pip-version-check", f"{dists['wheel']}[service]")
-    where = json.loads(run(str(venv / "bin/python"), "-c", (
-        "import json, sys, invitekit, invitekit_service; print(json.dumps("
-        "[invitekit.__file__, invitekit_service.__file__, sys.path]))")))
-    for module_file in where[:2]:
-        assert Path(module_file).is_relative_to(venv), module_file
-    assert not [p for p in where[2] if p and Path(p).resolve().is_relative_to(REPO)]
-
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert run("invitekit", "--version") == f"invitekit {version}\n"
-
-    port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "service.log").open("wb")
-    server = subprocess.Popen(
-        ["invitekit-service", "--host", "127.0.0.1", "--port", str(port),
-         "--database", f"sqlite:///{tmp_path / 'blobs.sqlite3'}"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path / "readme-block.log"
+    with log_path.open("wb") as log:
+        block_proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", block], cwd=work,
+                                      env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
     try:
-        for _ in range(600):  # bounded by count
-            assert server.poll() is None, (tmp_path / "service.log").read_text()
+        for _ in range(6000):  # bounded by count: the pip install comes first
+            assert block_proc.poll() is None, log_path.read_text()[-3000:]
             try:
                 if _get(f"{base}/readyz")[0] == 200:
                     break
             except OSError:
                 time.sleep(0.1)
         else:
-            raise AssertionError("the installed service never became ready")
+            raise AssertionError("the README's invitekit-service never became ready")
+
+        where = json.loads(run("python", "-c", (
+            "import json, sys, invitekit, invitekit_service; print(json.dumps("
+            "[invitekit.__file__, invitekit_service.__file__, sys.path]))")))
+        for module_file in where[:2]:
+            assert Path(module_file).is_relative_to(venv), module_file
+        assert not [p for p in where[2] if p and Path(p).resolve().is_relative_to(REPO)]
+        installed = Path(where[0]).parent / "times.py"
+        assert installed.read_bytes() == (REPO / "invitekit/times.py").read_bytes()  # ours
+        version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+        assert run("invitekit", "--version") == f"invitekit {version}\n"
+        assert (work / "invitekit.sqlite3").exists()  # the default database, in the cwd
 
         status, page, _ = _get(f"{base}/i")
         assert status == 200
@@ -266,15 +274,16 @@ def test_the_installed_wheel_runs_the_cli_and_the_service(
         link = json.loads(run("invitekit", "mint", "-p", "policy.bin", "-s", f"{base}/v1",
                               "--allow-insecure-loopback", "--link-base",
                               "https://example.org/i", "--json"))["link"]
-        fetched = run("invitekit", "fetch", link, "-s", f"{base}/v1",
-                      "--allow-insecure-loopback", "--json")
-        assert '"opens": true' in fetched
+        fetched = json.loads(run("invitekit", "fetch", link, "-s", f"{base}/v1",
+                                 "--allow-insecure-loopback", "--json"))
+        assert fetched["candidates"], fetched
+        assert all(c["opens"] for c in fetched["candidates"]), fetched
     finally:
-        server.send_signal(signal.SIGTERM)
+        if block_proc.poll() is None:
+            os.killpg(block_proc.pid, signal.SIGTERM)
         try:
-            server.wait(timeout=30)
+            block_proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=30)
-        log.close()
-    assert server.returncode == 0, (tmp_path / "service.log").read_text()[-3000:]
+            os.killpg(block_proc.pid, signal.SIGKILL)
+            block_proc.wait(timeout=30)
+    assert "Traceback" not in log_path.read_text(errors="replace")
