@@ -168,3 +168,19 @@ def test_validate_commit_takes_instants() -> None:
                                       "--epoch-start-ns", "2030-03-17T17:46:40Z"])
     assert as_ns.exit_code == as_instants.exit_code == 0, as_instants.output
     assert as_ns.stdout == as_instants.stdout == "accepted: new_member_commit commit\n"
+
+
+def test_outcomes_and_refusals_name_instants_and_durations() -> None:
+    from invitekit.cli.preflight import refuse_expired
+    from invitekit.cli.render import describe_outcome, outcome_json
+    from invitekit.errors import BlobExpired
+    from invitekit.join import PrecommitAborted
+    from invitekit.precommit import PrecommitCode
+
+    ended = PrecommitAborted(code=PrecommitCode.POLICY_EXPIRED, expires_at_ns=JAN_31_2027)
+    assert describe_outcome(ended) == "This invite's campaign ended at 2027-01-31T00:00:00Z."
+    shown = outcome_json(ended)
+    assert shown["expires_at_ns"] == JAN_31_2027
+    assert shown["expires_at"] == "2027-01-31T00:00:00Z"
+    with pytest.raises(BlobExpired, match=r"expired 1h 1m 30s ago \(at 2027-01-31T00:00:00Z"):
+        refuse_expired(JAN_31_2027, JAN_31_2027 + 3690 * S + 5, "the blob")

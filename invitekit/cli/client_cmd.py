@@ -298,7 +298,8 @@ def fetch_cmd(
             state = "opens" if row.get("opens") else row.get("error", "does not open")
             if row.get("expired"):
                 state += ", expired"
-            print(f"{row['sha256'][:16]}  epoch={row.get('epoch', '?')}  {row['size']} B  {state}")
+            print(f"{row['sha256'][:16]}  epoch={row.get('epoch', '?')}  {row['size']} B  "
+                  f"expires={row.get('expires_at', '?')}  {state}")
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:

@@ -144,6 +144,10 @@ def describe_outcome(outcome: JoinOutcome) -> str:
         case PrecommitAborted():
             if outcome.code is PrecommitCode.MAX_USES_EXHAUSTED:
                 return f"This invite is full ({outcome.uses} of {outcome.max_uses} places taken)."
+            if outcome.code is PrecommitCode.POLICY_EXPIRED and outcome.expires_at_ns:
+                return (
+                    f"This invite's campaign ended at {format_instant(outcome.expires_at_ns)}."
+                )
             return _PRECOMMIT_WORDS[outcome.code]
         case NoCandidates():
             if outcome.fetch_errors:
@@ -169,8 +173,13 @@ def describe_outcome(outcome: JoinOutcome) -> str:
 
 
 def outcome_json(outcome: JoinOutcome) -> dict[str, Any]:
-    """The outcome's data plus its ``message`` for people."""
-    return {**outcome.to_json(), "message": describe_outcome(outcome)}
+    """The outcome's data plus its ``message`` for people (and readable instants)."""
+    data: dict[str, Any] = {}
+    for key, value in outcome.to_json().items():
+        data[key] = value
+        if key.endswith("_at_ns") and isinstance(value, int):
+            data[key.removesuffix("_ns")] = instant_text(value)
+    return {**data, "message": describe_outcome(outcome)}
 
 
 __all__ = [
