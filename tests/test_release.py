@@ -7,6 +7,7 @@ sources they are built from.
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -43,3 +44,19 @@ def test_cli_version_prints_the_version_and_exits_0() -> None:
     assert result.exit_code == 0
     assert result.stdout == f"invitekit {metadata.version('invitekit')}\n"
     assert "--version" in CliRunner().invoke(app, ["--help"]).stdout
+
+
+def test_the_claimed_pythons_are_one_contiguous_range_from_requires_python() -> None:
+    """``requires-python`` and the classifiers agree, and this interpreter is one of them;
+    scripts/test-pythons.sh runs the core tests on each of the others (from the same
+    classifiers), so every claimed version is tested."""
+    prefix = "Programming Language :: Python :: 3."
+    minors = sorted(int(c[len(prefix):]) for c in PROJECT["classifiers"]
+                    if c.startswith(prefix) and c[len(prefix):].isdigit())
+    assert PROJECT["requires-python"] == f">=3.{minors[0]}"
+    assert minors == list(range(minors[0], minors[-1] + 1))
+    assert minors[-1] >= 13
+    assert sys.version_info.minor in minors
+    script = (ROOT / "scripts/test-pythons.sh").read_text()
+    assert prefix in script  # the script reads the same classifiers
+    assert "scripts/test-pythons.sh" in (ROOT / "scripts/test.sh").read_text()
