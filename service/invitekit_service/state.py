@@ -101,7 +101,7 @@ class ServiceState:
         self.gc_wake.set()
 
 
-#: spec/openapi.yaml as the wheel ships it (pyproject.toml: force-include) ...
+#: spec/openapi.yaml as the wheel ships it (hatch_build.py) ...
 _PACKAGED_OPENAPI = "openapi.yaml"
 #: ... and where it is in a source checkout (an editable install).
 _CHECKOUT_OPENAPI = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
