@@ -262,7 +262,7 @@ def test_landing_page_can_be_turned_off() -> None:
 
 
 def test_chromium_is_installed() -> None:
-    """A missing browser is a failure, never a skip (scripts/setup.sh installs it)."""
+    """A missing browser is a failure, never a skip (`scripts/setup.sh test` installs it)."""
     from .support.browser import chromium_path
 
     assert os.access(chromium_path(), os.X_OK)
