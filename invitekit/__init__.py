@@ -19,6 +19,8 @@ Every error is an :class:`InviteKitError` with a stable ``code``; the tree is dr
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from .blob import BlobKey, EncryptedBlob, open_blob, parse_blob, seal
 from .client import InviteClient
 from .commit_pieces import Joiner, joiner_membership_update
@@ -82,7 +84,16 @@ from .refresh import (
 )
 from .sealing import open_and_verify, seal_group_info
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """This distribution's version, as its metadata says (pyproject.toml owns the number)."""
+    try:
+        return _metadata.version("invitekit")
+    except _metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "AllExpired",

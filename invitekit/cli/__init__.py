@@ -7,11 +7,12 @@ errors (their ``code``) and usage mistakes (``usage``) alike; no boxes, no trace
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from .. import __version__
 from . import client_cmd, demo_cmd, mls_commands, pieces_cmd, validate_cmd
 from .errors import EXIT_BAD_INPUT
 from .invite_cmd import INSPECTORS, inspect, mint
@@ -67,6 +68,27 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"invitekit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """XIP-82 external commit invites: policy, invites, sealed GroupInfo blobs."""
+
+
 app.add_typer(policy_app, name="policy")
 app.command("mint")(mint)
 app.command("inspect")(inspect)

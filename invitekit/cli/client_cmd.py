@@ -52,7 +52,7 @@ from .options import (
     parse_epoch_start_ns,
 )
 from .preflight import check_blob_live, preflight_seal
-from .render import describe_outcome, outcome_json
+from .render import describe_outcome, instant_text, outcome_json
 from .services import check_urls, make_resolver
 
 #: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
@@ -280,6 +280,7 @@ def fetch_cmd(
                 epoch=blob.epoch,
                 group_state_hash=blob.group_state_hash.hex(),
                 expires_at_ns=blob.expires_at_ns,
+                expires_at=instant_text(blob.expires_at_ns),
                 expired=blob.is_expired(now),
             )
             try:
@@ -302,7 +303,7 @@ def fetch_cmd(
                 state += ", expired"
             envelope = row.get("envelope", "?")
             print(f"{row['sha256'][:16]}  {envelope}  epoch={row.get('epoch', '?')}  "
-                  f"{row['size']} B  {state}")
+                  f"{row['size']} B  expires={row.get('expires_at', '?')}  {state}")
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:

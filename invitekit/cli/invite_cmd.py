@@ -22,7 +22,7 @@ from ..wire import Dialect
 from .errors import cli_errors, fail
 from .io import emit_result, read_binary
 from .options import JsonOpt, LoopbackOpt
-from .render import blob_view, payload_view, policy_view
+from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
 
 Inspector = Callable[[bytes, bool], dict[str, Any]]
@@ -55,6 +55,7 @@ def _hpke_view(b: HpkeBlob) -> dict[str, Any]:
         "epoch": b.epoch,
         "group_state_hash": b.group_state_hash.hex(),
         "expires_at_ns": b.expires_at_ns,
+        "expires_at": instant_text(b.expires_at_ns),
         "sealed_length": len(b.sealed),
     }
 

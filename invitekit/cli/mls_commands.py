@@ -28,7 +28,7 @@ from .errors import cli_errors, fail
 from .io import emit_result, read_binary
 from .options import EnvelopeOpt, EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
-from .render import policy_view
+from .render import instant_text, policy_view
 
 #: inspect reads ts-mls-style bare external_pub too, and says which layout it saw.
 _INSPECT_OPTIONS = ParseOptions(accept_unprefixed_external_pub=True)
@@ -150,6 +150,7 @@ def seal(
         "epoch": blob.epoch,
         "group_state_hash": blob.group_state_hash.hex(),
         "expires_at_ns": blob.expires_at_ns,
+        "expires_at": instant_text(blob.expires_at_ns),
         "length": len(data),
     }
     if out is not None:

@@ -26,8 +26,19 @@ from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ParsedPolicy
 from ..precommit import PrecommitCode
 from ..refresh import SkipReason
+from ..times import format_duration, format_instant
 
 REDACTED = "<redacted>"
+
+
+def instant_text(ns: int) -> str:
+    """An ``expires_at_ns``-style instant as people read it (0 means none: ``never``)."""
+    return format_instant(ns) if ns else "never"
+
+
+def duration_text(ns: int) -> str:
+    """An ``expire_in_ns``-style duration as people read it (0 means none: ``none``)."""
+    return format_duration(ns) if ns else "none"
 
 
 def secret(value: bytes | None, show: bool) -> str | None:
@@ -68,7 +79,9 @@ def policy_view(parsed: ParsedPolicy, show_secrets: bool) -> dict[str, Any]:
         "dialect": parsed.dialect.value,
         "allow_external_commit": p.allow_external_commit,
         "expires_at_ns": p.expires_at_ns,
+        "expires_at": instant_text(p.expires_at_ns),
         "expire_in_ns": p.expire_in_ns,
+        "expire_in": duration_text(p.expire_in_ns),
         "symmetric_key": secret(p.symmetric_key, show_secrets),
         "external_group_id": p.external_group_id.hex() or None,
         "max_uses": p.max_uses,
@@ -86,6 +99,7 @@ def blob_view(parsed: ParsedBlob) -> dict[str, Any]:
         "epoch": b.epoch,
         "group_state_hash": b.group_state_hash.hex(),
         "expires_at_ns": b.expires_at_ns,
+        "expires_at": instant_text(b.expires_at_ns),
         "nonce": b.nonce.hex(),
         "ciphertext_length": len(b.ciphertext),
         "sha256": parsed.content_sha256.hex(),
@@ -219,6 +233,10 @@ def describe_outcome(outcome: JoinOutcome) -> str:
         case PrecommitAborted():
             if outcome.code is PrecommitCode.MAX_USES_EXHAUSTED:
                 return f"This invite is full ({outcome.uses} of {outcome.max_uses} places taken)."
+            if outcome.code is PrecommitCode.POLICY_EXPIRED and outcome.expires_at_ns:
+                return (
+                    f"This invite's campaign ended at {format_instant(outcome.expires_at_ns)}."
+                )
             return _PRECOMMIT_WORDS[outcome.code]
         case NoCandidates():
             if outcome.fetch_errors:
@@ -244,8 +262,13 @@ def describe_outcome(outcome: JoinOutcome) -> str:
 
 
 def outcome_json(outcome: JoinOutcome) -> dict[str, Any]:
-    """The outcome's data plus its ``message`` for people."""
-    return {**outcome.to_json(), "message": describe_outcome(outcome)}
+    """The outcome's data plus its ``message`` for people (and readable instants)."""
+    data: dict[str, Any] = {}
+    for key, value in outcome.to_json().items():
+        data[key] = value
+        if key.endswith("_at_ns") and isinstance(value, int):
+            data[key.removesuffix("_ns")] = instant_text(value)
+    return {**data, "message": describe_outcome(outcome)}
 
 
 __all__ = [
@@ -257,6 +280,8 @@ __all__ = [
     "describe_pieces",
     "describe_plain_commit",
     "describe_verdict",
+    "duration_text",
+    "instant_text",
     "outcome_json",
     "payload_view",
     "pointer_view",

@@ -19,6 +19,7 @@ import typer
 
 from ..commit_validation import Accepted, Rejected, Verdict, validate_commit
 from ..mls import VerifyLevel, verify_group_info
+from ..times import parse_instant_ns
 from .errors import cli_errors, fail
 from .io import emit_json, read_binary
 from .render import CHECK_NAMES, describe_verdict
@@ -59,12 +60,19 @@ def validate_commit_cmd(
         str,
         typer.Option("--group-info", help="The member's current MLSMessage(GroupInfo) bytes."),
     ],
-    envelope_ns: Annotated[
-        int, typer.Option("--envelope-ns", help="The commit's delivery-service timestamp (ns).")
+    envelope: Annotated[
+        str,
+        typer.Option(
+            "--envelope-ns", metavar="NS|INSTANT",
+            help="The commit's delivery-service timestamp: ns, or an RFC 3339 instant.",
+        ),
     ],
-    epoch_start_ns: Annotated[
-        int,
-        typer.Option("--epoch-start-ns", help="When this member's current epoch began (ns)."),
+    epoch_start: Annotated[
+        str,
+        typer.Option(
+            "--epoch-start-ns", metavar="NS|INSTANT",
+            help="When this member's current epoch began: ns, or an RFC 3339 instant.",
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
@@ -72,8 +80,8 @@ def validate_commit_cmd(
 
     The confirmation and membership tags need epoch secrets and stay the MLS stack's job.
     """
-    if envelope_ns < 0 or epoch_start_ns < 0:
-        raise fail("bad-input", "timestamps are non-negative nanoseconds")
+    envelope_ns = parse_instant_ns(envelope, "--envelope-ns")
+    epoch_start_ns = parse_instant_ns(epoch_start, "--epoch-start-ns")
     if commit_file == "-" and group_info_file == "-":
         raise fail("bad-input", "only one input can come from stdin")
     state = verify_group_info(read_binary(group_info_file), VerifyLevel.TREE)

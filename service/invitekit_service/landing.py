@@ -13,7 +13,9 @@ Invariants (the fragment is the invite capability):
   the slot id, as the CLI prints it), offers "open in app" through the configured app link
   (``landing_app_link`` + ``#`` + fragment), a copy button and the QR code of the same link
   (drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``,
-  which scripts/setup.sh installs; without it the page simply shows no QR code). It does
+  vendored unchanged in ``static/vendor/qrcode-generator/`` with its licence and version, so
+  an installed wheel draws it with no checkout and no npm; package-lock.json pins the same
+  version and a test keeps the copy equal to it). It does
   not show the expiry: learning it would need a request naming the slot id (spec/SPEC.md,
   "Invite landing page").
 * Served at ``landing_path`` (default ``/i``) and its upper-case form (the compact link
@@ -56,25 +58,22 @@ PAGE_HEADERS = {
 
 
 QR_LIBRARY_ASSET = "qrcode.js"
-_CHECKOUT_QR_LIBRARY = (
-    Path(__file__).resolve().parents[2] / "node_modules" / "qrcode-generator" / "dist"
-    / "qrcode.js"
-)
+#: The vendored copy of the npm package ``qrcode-generator`` (``static/``-relative).
+VENDORED_QR_LIBRARY = ("vendor", "qrcode-generator", "qrcode.js")
 
 
-def _static(name: str) -> bytes:
-    return resources.files("invitekit_service").joinpath("static", name).read_bytes()
+def _static(*name: str) -> bytes:
+    return resources.files("invitekit_service").joinpath("static", *name).read_bytes()
 
 
-def qr_library(settings: Settings) -> bytes | None:
-    """The QR library's script: the configured file, else the checkout's ``node_modules``."""
-    path = settings.landing_qr_library or _CHECKOUT_QR_LIBRARY
-    try:
-        return path.read_bytes()
-    except OSError:
-        if settings.landing_qr_library is not None:
-            raise
-        return None
+def qr_library(settings: Settings) -> bytes:
+    """The QR library's script: the configured file, else the copy shipped in the package.
+
+    A configured file that cannot be read raises ``OSError`` (a start-up error).
+    """
+    if settings.landing_qr_library is not None:
+        return settings.landing_qr_library.read_bytes()
+    return _static(*VENDORED_QR_LIBRARY)
 
 
 def compact_path(path: str) -> str:
@@ -139,6 +138,7 @@ __all__ = [
     "PAGE_HEADERS",
     "QR_LIBRARY_ASSET",
     "STATIC_PREFIX",
+    "VENDORED_QR_LIBRARY",
     "add_landing_routes",
     "compact_path",
     "qr_library",
