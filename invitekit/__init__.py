@@ -19,8 +19,11 @@ Every error is an :class:`InviteKitError` with a stable ``code``; the tree is dr
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from .blob import BlobKey, EncryptedBlob, open_blob, parse_blob, seal
 from .client import InviteClient
+from .commit_pieces import Joiner, joiner_membership_update
 from .drivers import (
     backstop_refresh,
     check_invite,
@@ -28,6 +31,7 @@ from .drivers import (
     deep_check,
     join_invite,
 )
+from .envelope import Envelope, EnvelopeKey, open_envelope, parse_envelope, seal_envelope
 from .errors import (
     BlobError,
     FlowStateError,
@@ -55,7 +59,7 @@ from .join import (
 from .link import as_payload, make_link, parse_invite_text
 from .mls import GroupInfoView, VerifyLevel, parse_group_info
 from .mls.errors import MlsError
-from .needs import CommitAccepted, CommitRejected
+from .needs import CommitAccepted, CommitRejected, CommitRequest
 from .payload import InvitePayload, decode_payload, parse_payload
 from .pointer import HttpsPointer, OpaquePointer
 from .policy import (
@@ -80,7 +84,16 @@ from .refresh import (
 )
 from .sealing import open_and_verify, seal_group_info
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """This distribution's version, as its metadata says (pyproject.toml owns the number)."""
+    try:
+        return _metadata.version("invitekit")
+    except _metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "AllExpired",
@@ -90,7 +103,10 @@ __all__ = [
     "BlobKey",
     "CommitAccepted",
     "CommitRejected",
+    "CommitRequest",
     "EncryptedBlob",
+    "Envelope",
+    "EnvelopeKey",
     "ExternalCommitPolicy",
     "FlowStateError",
     "GroupInfoView",
@@ -103,6 +119,7 @@ __all__ = [
     "JoinOptions",
     "JoinOutcome",
     "Joined",
+    "Joiner",
     "MlsError",
     "NoCandidates",
     "NoValidCandidate",
@@ -134,10 +151,13 @@ __all__ = [
     "deep_check",
     "enable",
     "join_invite",
+    "joiner_membership_update",
     "make_link",
     "open_and_verify",
     "open_blob",
+    "open_envelope",
     "parse_blob",
+    "parse_envelope",
     "parse_group_info",
     "parse_invite_text",
     "parse_payload",
@@ -150,5 +170,6 @@ __all__ = [
     "revoke",
     "rotate",
     "seal",
+    "seal_envelope",
     "seal_group_info",
 ]

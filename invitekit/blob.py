@@ -84,6 +84,11 @@ def build_aad(epoch: int, expires_at_ns: int, digest: bytes) -> bytes:
     return _AAD_PREFIX.pack(epoch, expires_at_ns) + digest
 
 
+def expired_at(expires_at_ns: int, now_ns: int) -> bool:
+    """The blob expiry rule, every envelope: ``expires_at_ns`` is set and ``now_ns`` reached it."""
+    return expires_at_ns != 0 and now_ns >= expires_at_ns
+
+
 def check_digest(digest: bytes, digest_length: int | None = None) -> None:
     """Raise unless ``digest`` is present and of ``digest_length`` (None: 32, 48 or 64)."""
     if not digest:
@@ -122,7 +127,7 @@ class EncryptedBlob:
 
     def is_expired(self, now_ns: int) -> bool:
         """True when ``expires_at_ns`` is set and ``now_ns`` has reached it."""
-        return self.expires_at_ns != 0 and now_ns >= self.expires_at_ns
+        return expired_at(self.expires_at_ns, now_ns)
 
     def to_bytes(self, dialect: Dialect = Dialect.TYPED) -> bytes:
         """Serialize as EncryptedGroupInfoBlob{v1}; typed unless legacy is asked for."""
@@ -251,6 +256,7 @@ __all__ = [
     "ParsedBlob",
     "build_aad",
     "check_digest",
+    "expired_at",
     "open_blob",
     "parse_blob",
     "seal",

@@ -24,7 +24,8 @@ check and a stable code):
 ``4`` the group carries ``GROUP_MEMBERSHIP`` and the joiner's inbox is in neither the
     ratchet tree nor ``GROUP_MEMBERSHIP``.
 ``5`` exactly one ``AppDataUpdate``, an update of ``GROUP_MEMBERSHIP`` whose delta is a single
-    insert of the joiner's own entry, a well-formed ``GroupMembershipEntry``.
+    insert of the joiner's own entry, a well-formed ``GroupMembershipEntry``; an external
+    commit never writes ``EXTERNAL_COMMIT_POLICY`` (``external-policy-write``).
 ``6`` nothing of the forbidden list (first offender in proposal order): a proposal by
     reference, ``Remove``, ``PreSharedKey``, ``GroupContextExtensions``, ``Update``,
     ``ReInit``.
@@ -35,10 +36,21 @@ check and a stable code):
     ``external_group_id``.
 ``11`` when ``max_uses != 0``: fewer than ``max_uses`` current entries carry that tag.
 
-A member commit goes through :func:`validate_member_commit` instead (the ``member-tag``
-rule): every ``GROUP_MEMBERSHIP`` delta it carries, applied in order, must leave each
-surviving entry's ``admitted_via_external_group_id`` as it was — no member may set, clear
-or alter it. :func:`validate_commit` dispatches on the sender.
+A member commit goes through :func:`validate_member_commit` instead, two rules:
+
+``policy-lifecycle``
+    every write of ``EXTERNAL_COMMIT_POLICY`` (an ``AppDataUpdate`` of it, or a
+    ``GroupContextExtensions`` replacing the ``app_data_dictionary``) leaves a policy that
+    satisfies the XIP's lifecycle invariants — enabled ⇒ a 32-byte key and a slot id of at
+    least 4 bytes; disabled ⇒ no per-invite field (the rule :class:`ExternalCommitPolicy`
+    owns) — and a re-enable within one commit does not bring back a key the same commit
+    revoked (the one place a validator can see key reuse).
+``member-tag``
+    every ``GROUP_MEMBERSHIP`` delta it carries, applied in order, must leave each
+    surviving entry's ``admitted_via_external_group_id`` as it was — no member may set,
+    clear or alter it.
+
+:func:`validate_commit` dispatches on the sender.
 
 **The caller's MLS stack still owns** everything that needs epoch secrets or the full
 RFC 9420 state machine: the confirmation tag, the membership tag, decrypting a
@@ -55,8 +67,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import InviteKitError
-from .mls.appdata import component
+from .errors import (
+    DisabledWithInviteFields,
+    EnabledWithoutInvite,
+    InvalidExternalGroupId,
+    InvalidSymmetricKeyLength,
+    InviteKitError,
+    MissingSymmetricKey,
+)
+from .mls.appdata import component, decode_app_data_dictionary
 from .mls.errors import MlsDecodeError, MlsError
 from .mls.framing import (
     CONTENT_COMMIT,
@@ -82,9 +101,10 @@ from .mls.proposals import (
     KeyPackage,
     Proposal,
 )
+from .mls.schema import EXTENSION_APP_DATA_DICTIONARY, Extension
 from .mls.suites import verify_with_label
 from .mls.tls import encode_varint
-from .policy import count_uses, parse_policy_entry
+from .policy import ExternalCommitPolicy, count_uses, parse_policy_entry
 from .xmtp_components import (
     EXTERNAL_COMMIT_POLICY,
     GROUP_MEMBERSHIP,
@@ -121,6 +141,7 @@ class Check(enum.StrEnum):
     STALENESS = "9"
     ADMITTED_VIA = "10"
     MAX_USES = "11"
+    POLICY_LIFECYCLE = "policy-lifecycle"
     MEMBER_TAG = "member-tag"
 
 
@@ -151,6 +172,7 @@ class Code(enum.StrEnum):
     APP_DATA_UPDATE_NOT_UPDATE = "app-data-update-not-update"
     APP_DATA_UPDATE_MALFORMED = "app-data-update-malformed"
     APP_DATA_UPDATE_OUT_OF_SCOPE = "app-data-update-out-of-scope"
+    EXTERNAL_POLICY_WRITE = "external-policy-write"
     MEMBERSHIP_ENTRY_MALFORMED = "membership-entry-malformed"
     PROPOSAL_BY_REFERENCE = "proposal-by-reference"
     FORBIDDEN_REMOVE = "forbidden-remove"
@@ -171,6 +193,19 @@ class Code(enum.StrEnum):
     ADMITTED_VIA_SET = "admitted-via-set"
     ADMITTED_VIA_CLEARED = "admitted-via-cleared"
     ADMITTED_VIA_ALTERED = "admitted-via-altered"
+    POLICY_WRITE_MALFORMED = "policy-write-malformed"
+    POLICY_ENABLED_WITHOUT_INVITE = "policy-enabled-without-invite"
+    POLICY_INVITE_FIELD_INVALID = "policy-invite-field-invalid"
+    POLICY_DISABLED_WITH_INVITE_FIELDS = "policy-disabled-with-invite-fields"
+    POLICY_KEY_REUSED = "policy-key-reused"
+
+
+#: The checks an external commit goes through, in order.
+EXTERNAL_CHECKS: tuple[Check, ...] = tuple(
+    c for c in Check if c not in (Check.POLICY_LIFECYCLE, Check.MEMBER_TAG)
+)
+#: The checks a member commit goes through, in order.
+MEMBER_CHECKS: tuple[Check, ...] = (Check.FRAMING, Check.POLICY_LIFECYCLE, Check.MEMBER_TAG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +215,12 @@ class Accepted:
     sender: str
     joiner_inbox_id: bytes | None = None
     added_installations: int = 0
+    #: The checks that ran, in order (:data:`EXTERNAL_CHECKS` or :data:`MEMBER_CHECKS`).
+    checks: tuple[Check, ...] = ()
+    #: Member commits: how many EXTERNAL_COMMIT_POLICY writes and GROUP_MEMBERSHIP
+    #: updates the rules examined.
+    policy_writes: int = 0
+    membership_updates: int = 0
 
     accepted = True
 
@@ -191,6 +232,8 @@ class Rejected:
     check: Check
     code: Code
     detail: str
+    #: The inbox the rejection is about (a foreign Add's, an already-member joiner's).
+    inbox_id: bytes | None = None
 
     accepted = False
 
@@ -199,9 +242,11 @@ Verdict = Accepted | Rejected
 
 
 class _Reject(Exception):
-    def __init__(self, check: Check, code: Code, detail: str) -> None:
+    def __init__(
+        self, check: Check, code: Code, detail: str, inbox_id: bytes | None = None
+    ) -> None:
         super().__init__(detail)
-        self.verdict = Rejected(check, code, detail)
+        self.verdict = Rejected(check, code, detail, inbox_id)
 
 
 class GroupState:
@@ -390,7 +435,10 @@ def _external_commit(
             ) from None
         if added != joiner:
             raise _Reject(
-                Check.ADDS_SAME_INBOX, Code.ADD_FOREIGN_INBOX, f"Add {index} names another inbox"
+                Check.ADDS_SAME_INBOX,
+                Code.ADD_FOREIGN_INBOX,
+                f"Add {index} names another inbox than the joiner's",
+                added,
             )
     if key_binding is not None:
         keys = [joiner_leaf.signature_key, *(kp.leaf_node.signature_key for kp in adds)]
@@ -407,7 +455,10 @@ def _external_commit(
     membership = group.membership(Check.NOT_ALREADY_MEMBER)
     if joiner in membership:
         raise _Reject(
-            Check.NOT_ALREADY_MEMBER, Code.JOINER_ALREADY_MEMBER, "inbox has a membership entry"
+            Check.NOT_ALREADY_MEMBER,
+            Code.JOINER_ALREADY_MEMBER,
+            "inbox has a membership entry",
+            joiner,
         )
     leaf_index = group.tree_inboxes.get(joiner)
     if leaf_index is not None:
@@ -415,10 +466,17 @@ def _external_commit(
             Check.NOT_ALREADY_MEMBER,
             Code.JOINER_ALREADY_MEMBER,
             f"inbox already holds leaf {leaf_index}",
+            joiner,
         )
 
     # 5. exactly one AppDataUpdate: the joiner's own GROUP_MEMBERSHIP insert
     updates = [p.app_data_update for p in by_value if p.app_data_update is not None]
+    if any(u.component_id == EXTERNAL_COMMIT_POLICY for u in updates):
+        raise _Reject(
+            Check.APP_DATA_UPDATE,
+            Code.EXTERNAL_POLICY_WRITE,
+            "an external commit may not write EXTERNAL_COMMIT_POLICY",
+        )
     if len(updates) != 1:
         code = Code.APP_DATA_UPDATE_MISSING if not updates else Code.APP_DATA_UPDATE_MULTIPLE
         raise _Reject(Check.APP_DATA_UPDATE, code, f"{len(updates)} AppDataUpdate proposals")
@@ -507,7 +565,7 @@ def _external_commit(
                 Code.MAX_USES_EXHAUSTED,
                 f"{used} members already admitted via this invite (max_uses {policy.max_uses})",
             )
-    return Accepted("new_member_commit", joiner, len(adds))
+    return Accepted("new_member_commit", joiner, len(adds), checks=EXTERNAL_CHECKS)
 
 
 def validate_external_commit(
@@ -552,6 +610,89 @@ def _sender_leaf_key(message: PublicMessage, state: GroupInfoView) -> bytes:
     return leaf.signature_key
 
 
+_LIFECYCLE_CODES: dict[type[InviteKitError], Code] = {
+    EnabledWithoutInvite: Code.POLICY_ENABLED_WITHOUT_INVITE,
+    MissingSymmetricKey: Code.POLICY_ENABLED_WITHOUT_INVITE,
+    InvalidSymmetricKeyLength: Code.POLICY_INVITE_FIELD_INVALID,
+    InvalidExternalGroupId: Code.POLICY_INVITE_FIELD_INVALID,
+    DisabledWithInviteFields: Code.POLICY_DISABLED_WITH_INVITE_FIELDS,
+}
+
+
+def _policy_write(data: bytes | None, index: int) -> ExternalCommitPolicy:
+    """The policy one write leaves (None: the component is gone, the default policy);
+    a violated lifecycle invariant is a rejection with that invariant's code."""
+    if data is None:
+        return ExternalCommitPolicy()
+    try:
+        return parse_policy_entry(data).policy
+    except InviteKitError as exc:
+        code = _LIFECYCLE_CODES.get(type(exc), Code.POLICY_WRITE_MALFORMED)
+        raise _Reject(
+            Check.POLICY_LIFECYCLE, code, f"policy write {index}: {exc.code}: {exc}"
+        ) from None
+
+
+def _dictionary_policy(extensions: tuple[Extension, ...]) -> bytes | None:
+    """The EXTERNAL_COMMIT_POLICY a GroupContextExtensions proposal leaves (None: none)."""
+    for extension in extensions:
+        if extension.extension_type == EXTENSION_APP_DATA_DICTIONARY:
+            try:
+                dictionary = decode_app_data_dictionary(extension.extension_data)
+            except MlsError as exc:
+                raise _Reject(
+                    Check.POLICY_LIFECYCLE,
+                    Code.POLICY_WRITE_MALFORMED,
+                    f"GroupContextExtensions carries an unreadable app_data_dictionary: {exc.code}",
+                ) from None
+            return component(dictionary, EXTERNAL_COMMIT_POLICY)
+    return None
+
+
+def _policy_rule(group: GroupState, proposals: list[Proposal]) -> int:
+    """Every EXTERNAL_COMMIT_POLICY write of a member commit, in application order
+    (a GroupContextExtensions first, as RFC 9420 §12.3 applies it, then each AppDataUpdate
+    in proposal order), must leave a policy that keeps the lifecycle invariants; and a key
+    this commit revoked may not come back in a re-enable later in the same commit."""
+    writes: list[bytes | None] = [
+        _dictionary_policy(p.extensions)
+        for p in proposals
+        if p.proposal_type == PROPOSAL_GROUP_CONTEXT_EXTENSIONS and p.extensions is not None
+    ]
+    writes += [
+        p.app_data_update.update if p.app_data_update.op == APP_DATA_OP_UPDATE else None
+        for p in proposals
+        if p.proposal_type == PROPOSAL_APP_DATA_UPDATE
+        and p.app_data_update is not None
+        and p.app_data_update.component_id == EXTERNAL_COMMIT_POLICY
+    ]
+    if not writes:
+        return 0
+    before = component(group.view.app_data, EXTERNAL_COMMIT_POLICY)
+    try:
+        live_key = None if before is None else parse_policy_entry(before).policy.symmetric_key
+    except InviteKitError:
+        live_key = None  # an unreadable pre-state names no key to compare against
+    revoked: list[bytes] = []
+    for index, data in enumerate(writes):
+        policy = _policy_write(data, index)
+        key = policy.symmetric_key
+        if not policy.allow_external_commit:
+            if live_key is not None:
+                revoked.append(live_key)
+            live_key = None
+            continue
+        assert key is not None  # enabled ⇒ key (the policy's own invariant)
+        if any(hmac.compare_digest(key, old) for old in revoked):
+            raise _Reject(
+                Check.POLICY_LIFECYCLE,
+                Code.POLICY_KEY_REUSED,
+                f"policy write {index} re-enables with a key this commit revoked",
+            )
+        live_key = key
+    return len(writes)
+
+
 def _tag_rule(before: Mapping[bytes, bytes], after: Mapping[bytes, bytes]) -> None:
     """Each surviving or new entry keeps the tag it had (new entries: none)."""
     for key, value in after.items():
@@ -562,10 +703,12 @@ def _tag_rule(before: Mapping[bytes, bytes], after: Mapping[bytes, bytes]) -> No
         if new_tag == old_tag:
             continue
         if not old_tag:
-            raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_SET, "a member set the tag")
+            raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_SET, "a member set the tag", key)
         if not new_tag:
-            raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_CLEARED, "a member cleared the tag")
-        raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_ALTERED, "a member altered the tag")
+            raise _Reject(
+                Check.MEMBER_TAG, Code.ADMITTED_VIA_CLEARED, "a member cleared the tag", key
+            )
+        raise _Reject(Check.MEMBER_TAG, Code.ADMITTED_VIA_ALTERED, "a member altered the tag", key)
 
 
 def validate_member_commit(
@@ -574,15 +717,18 @@ def validate_member_commit(
     *,
     resolve_reference: ProposalResolver | None = None,
 ) -> Verdict:
-    """The member-sender rule: no member commit sets, clears or alters an entry's tag.
+    """The member-sender rules: policy writes keep the lifecycle invariants, and no member
+    commit sets, clears or alters an entry's tag.
 
     Checks the framing (as for external commits, signature under the sender leaf's key),
-    that the sender is a member, then applies every ``AppDataUpdate(GROUP_MEMBERSHIP)`` in
-    proposal order to the current snapshot, each against the previous result, and compares
-    every entry's ``admitted_via_external_group_id`` before and after. Proposals by reference
-    are looked up with ``resolve_reference`` (the member stack's proposal cache); one that
-    cannot be resolved is rejected (fail closed). Membership tag and confirmation tag remain
-    the MLS stack's job.
+    that the sender is a member, then every ``EXTERNAL_COMMIT_POLICY`` write (the
+    ``policy-lifecycle`` rule, see the module docstring), then applies every
+    ``AppDataUpdate(GROUP_MEMBERSHIP)`` in proposal order to the current snapshot, each
+    against the previous result, and compares every entry's
+    ``admitted_via_external_group_id`` before and after. Proposals by reference are looked
+    up with ``resolve_reference`` (the member stack's proposal cache); one that cannot be
+    resolved is rejected (fail closed). Membership tag and confirmation tag remain the MLS
+    stack's job.
     """
     group = _state(state)
     return _verdict(lambda: _member_commit(_decode(commit), group, resolve_reference))
@@ -617,6 +763,7 @@ def _member_commit(
                 f"proposal {index} is a reference the caller could not resolve",
             )
         proposals.append(found)
+    policy_writes = _policy_rule(group, proposals)
     touches = [
         p.app_data_update
         for p in proposals
@@ -639,7 +786,12 @@ def _member_commit(
             except MalformedDelta as exc:
                 raise _Reject(Check.MEMBER_TAG, Code.APP_DATA_UPDATE_MALFORMED, str(exc)) from None
         _tag_rule(before, after)
-    return Accepted("member")
+    return Accepted(
+        "member",
+        checks=MEMBER_CHECKS,
+        policy_writes=policy_writes,
+        membership_updates=len(touches),
+    )
 
 
 def validate_commit(
@@ -665,6 +817,8 @@ def validate_commit(
 
 
 __all__ = [
+    "EXTERNAL_CHECKS",
+    "MEMBER_CHECKS",
     "Accepted",
     "Check",
     "Code",

@@ -3,6 +3,8 @@
 XIP-82 readers cannot open these blobs: the variants sit at field numbers ≥ 1000 of a
 ``BlobEnvelope`` that is otherwise wire-identical to ``EncryptedGroupInfoBlob``, so an XIP reader
 sees an unknown version and fails closed. Use the XIP's v1 (:mod:`invitekit.blob`) for interop.
+This module is the variants' codec; :mod:`invitekit.envelope` owns the versions and is the one
+seal / open dispatch every reader and writer goes through.
 
 Invariants:
 
@@ -28,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import wire
-from .blob import build_aad, check_digest
+from .blob import build_aad, check_digest, expired_at
 from .errors import (
     BlobExpired,
     CiphertextTooShort,
@@ -40,6 +42,7 @@ from .errors import (
 from .expiry import U64_MAX
 from .payload import validate_symmetric_key
 from .proto import invitekit_extensions_pb2 as ext_pb
+from .wire import Dialect
 
 HPKE_LABEL = b"XMTP_EXTERNAL_INVITE"
 _KEYPAIR_LABEL = HPKE_LABEL + b"/hpke-keypair/"
@@ -62,6 +65,7 @@ _KEMS = {
 }
 
 PrivateKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
+PublicKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
 
 
 def _suite(variant: HpkeVariant) -> hpke.Suite:
@@ -82,6 +86,57 @@ def derive_private_key(invite_key: bytes, variant: HpkeVariant) -> PrivateKey:
         mlkem.MLKEM768PrivateKey.from_seed_bytes(okm[:_MLKEM_SEED]),
         x25519.X25519PrivateKey.from_private_bytes(okm[_MLKEM_SEED:]),
     )
+
+
+class HpkeKey:
+    """An invite key with its derived HPKE key pairs, each derived on first use and kept.
+
+    The HPKE counterpart of :class:`invitekit.blob.BlobKey`: build one per invite when sealing
+    or opening more than one blob. Never printed.
+    """
+
+    __slots__ = ("_keys", "_public", "material")
+
+    def __init__(self, material: bytes) -> None:
+        validate_symmetric_key(material)
+        self.material = bytes(material)
+        self._keys: dict[HpkeVariant, PrivateKey] = {}
+        self._public: dict[HpkeVariant, PublicKey] = {}
+
+    def __repr__(self) -> str:
+        return "HpkeKey(<redacted>)"
+
+    def private_key(self, variant: HpkeVariant) -> PrivateKey:
+        """The recipient private key for ``variant`` (derived once)."""
+        key = self._keys.get(variant)
+        if key is None:
+            key = self._keys[variant] = derive_private_key(self.material, variant)
+        return key
+
+    def public_key(self, variant: HpkeVariant) -> PublicKey:
+        """The recipient public key for ``variant`` (computed once)."""
+        key = self._public.get(variant)
+        if key is None:
+            key = self._public[variant] = self.private_key(variant).public_key()
+        return key
+
+    def encrypt(self, variant: HpkeVariant, plaintext: bytes, info: bytes) -> bytes:
+        """Single-shot base-mode seal to the derived public key: ``enc ‖ ciphertext ‖ tag``."""
+        public_key = self.public_key(variant)
+        return _suite(variant).encrypt(plaintext, public_key, info=info)
+
+    def decrypt(self, variant: HpkeVariant, sealed: bytes, info: bytes) -> bytes:
+        """Plaintext, or :class:`DecryptionFailed` when the open fails."""
+        try:
+            return _suite(variant).decrypt(sealed, self.private_key(variant), info=info)
+        except (InvalidTag, ValueError):
+            raise DecryptionFailed(
+                "HPKE open failed (wrong key, or tampered data or metadata)"
+            ) from None
+
+
+def _as_hpke_key(key: bytes | HpkeKey) -> HpkeKey:
+    return key if isinstance(key, HpkeKey) else HpkeKey(key)
 
 
 def hpke_info(epoch: int, expires_at_ns: int, digest: bytes) -> bytes:
@@ -106,8 +161,19 @@ class HpkeBlob:
         if not (0 <= self.epoch <= U64_MAX and 0 <= self.expires_at_ns <= U64_MAX):
             raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
 
-    def to_bytes(self) -> bytes:
-        """Serialize as a ``BlobEnvelope`` carrying this variant."""
+    @property
+    def info(self) -> bytes:
+        """The HPKE ``info`` this blob's ``sealed`` field is bound to."""
+        return hpke_info(self.epoch, self.expires_at_ns, self.group_state_hash)
+
+    def is_expired(self, now_ns: int) -> bool:
+        """True when ``expires_at_ns`` is set and ``now_ns`` has reached it."""
+        return expired_at(self.expires_at_ns, now_ns)
+
+    def to_bytes(self, dialect: Dialect = Dialect.TYPED) -> bytes:
+        """Serialize as a ``BlobEnvelope`` carrying this variant (typed layout only)."""
+        if dialect is not Dialect.TYPED:
+            raise InvalidEnvelopeRequest("the HPKE extension has only the typed layout")
         envelope = ext_pb.BlobEnvelope()
         body = getattr(envelope, self.variant.value)
         body.sealed = self.sealed
@@ -117,8 +183,13 @@ class HpkeBlob:
         return envelope.SerializeToString()
 
 
-def parse_hpke_blob(data: bytes, *, max_bytes: int | None = None) -> HpkeBlob:
-    """Decode an extension blob; a v1 (XIP) blob or anything else is unsupported here."""
+def parse_hpke_blob(
+    data: bytes, *, digest_length: int | None = None, max_bytes: int | None = None
+) -> HpkeBlob:
+    """Decode an extension blob; a v1 (XIP) blob or anything else is unsupported here.
+
+    ``digest_length`` pins the group's hash length when known (else 32, 48 or 64).
+    """
     if max_bytes is not None and len(data) > max_bytes:
         raise MalformedMessage(f"blob larger than {max_bytes} bytes")
     envelope = wire.decode(ext_pb.BlobEnvelope, data, what="extension blob")
@@ -126,13 +197,14 @@ def parse_hpke_blob(data: bytes, *, max_bytes: int | None = None) -> HpkeBlob:
     if wire.has_unknown_fields(envelope) or which not in {v.value for v in HpkeVariant}:
         raise UnsupportedVersion("not an invitekit HPKE extension blob")
     body = getattr(envelope, which)
+    check_digest(body.group_state_hash.digest, digest_length)
     return HpkeBlob(HpkeVariant(which), body.sealed, body.epoch, body.group_state_hash.digest,
                     body.expires_at_ns)
 
 
 def seal_hpke(
     plaintext: bytes,
-    invite_key: bytes,
+    invite_key: bytes | HpkeKey,
     *,
     epoch: int,
     group_state_hash: bytes,
@@ -143,32 +215,25 @@ def seal_hpke(
     if not (0 <= epoch <= U64_MAX and 0 <= expires_at_ns <= U64_MAX):
         raise InvalidEnvelopeRequest("epoch and expires_at_ns must fit in uint64")
     check_digest(group_state_hash)
-    public_key = derive_private_key(invite_key, variant).public_key()
-    sealed = _suite(variant).encrypt(
-        plaintext, public_key, info=hpke_info(epoch, expires_at_ns, group_state_hash)
-    )
+    key = _as_hpke_key(invite_key)
+    sealed = key.encrypt(variant, plaintext, hpke_info(epoch, expires_at_ns, group_state_hash))
     return HpkeBlob(variant, sealed, epoch, group_state_hash, expires_at_ns)
 
 
-def open_hpke(blob: HpkeBlob | bytes, invite_key: bytes, now_ns: int) -> bytes:
+def open_hpke(blob: HpkeBlob | bytes, invite_key: bytes | HpkeKey, now_ns: int) -> bytes:
     """The plaintext of an extension blob, checking expiry before decryption."""
     if not isinstance(blob, HpkeBlob):
         blob = parse_hpke_blob(blob)
-    private_key = derive_private_key(invite_key, blob.variant)
-    if blob.expires_at_ns and now_ns >= blob.expires_at_ns:
+    key = _as_hpke_key(invite_key)
+    if blob.is_expired(now_ns):
         raise BlobExpired("blob expired before now_ns")
-    info = hpke_info(blob.epoch, blob.expires_at_ns, blob.group_state_hash)
-    try:
-        return _suite(blob.variant).decrypt(blob.sealed, private_key, info=info)
-    except (InvalidTag, ValueError):
-        raise DecryptionFailed(
-            "HPKE open failed (wrong key, or tampered data or metadata)"
-        ) from None
+    return key.decrypt(blob.variant, blob.sealed, blob.info)
 
 
 __all__ = [
     "HPKE_LABEL",
     "HpkeBlob",
+    "HpkeKey",
     "HpkeVariant",
     "derive_private_key",
     "hpke_info",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from .errors import FlowStateError
+from .mls import GroupInfoView
 from .pointer import OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
 from .protocol import SlotKind
@@ -176,12 +177,49 @@ class FetchCandidates(Need[CandidatesFetched]):
 
 
 @dataclass(frozen=True)
+class CommitRequest:
+    """What the application's commit callback gets (join steps 7–8).
+
+    ``survivor``: the selected, verified GroupInfo to build the external commit on.
+    ``membership_update``: the ``AppDataUpdate`` proposal (wire bytes, see
+    :mod:`invitekit.commit_pieces`) inserting the joiner's own ``GROUP_MEMBERSHIP`` entry
+    tagged with the invite's slot id — the piece the XIP's atomic commit must carry beside
+    the ``ExternalInit``; None when the machine was not told who the joiner is.
+    """
+
+    survivor: Survivor
+    membership_update: bytes | None = None
+
+    @property
+    def group_info(self) -> bytes:
+        """The MLSMessage(GroupInfo) bytes to build the external commit on."""
+        return self.survivor.group_info
+
+    @property
+    def epoch(self) -> int:
+        """The GroupInfo's epoch."""
+        return self.survivor.epoch
+
+    @property
+    def view(self) -> GroupInfoView:
+        """The decoded GroupInfo."""
+        return self.survivor.view
+
+
+@dataclass(frozen=True)
 class Commit(Need[CommitReport]):
-    """Join steps 7–8: build and publish the external commit from ``survivor``."""
+    """Join steps 7–8: build and publish the external commit from ``survivor``, carrying
+    ``membership_update`` when the machine knows the joiner."""
 
     phase: ClassVar[Phase] = Phase.COMMIT
     accepts: ClassVar[tuple[type, ...]] = (CommitAccepted, CommitRejected)
     survivor: Survivor
+    membership_update: bytes | None = None
+
+    @property
+    def request(self) -> CommitRequest:
+        """What the application's commit callback is handed."""
+        return CommitRequest(self.survivor, self.membership_update)
 
 
 @dataclass(frozen=True)
@@ -312,6 +350,7 @@ __all__ = [
     "CommitAccepted",
     "CommitRejected",
     "CommitReport",
+    "CommitRequest",
     "Existence",
     "FetchCandidates",
     "FetchSlot",

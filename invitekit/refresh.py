@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blob import EncryptedBlob, parse_blob
+from .envelope import Envelope, SealedBlob, parse_envelope
 from .errors import InvalidSetting, InviteKitError
 from .mls import DEFAULT_OPTIONS, ParseOptions, VerifyLevel, parse_group_info
 from .needs import (
@@ -178,10 +178,12 @@ def mint_blob(
     *,
     random_bytes: RandomBytes = os_random_bytes,
     verify: VerifyLevel = VerifyLevel.TREE,
-) -> EncryptedBlob:
+    envelope: Envelope = Envelope.V1,
+) -> SealedBlob:
     """Seal the member's own GroupInfo under the policy key with the effective expiry."""
     return seal_group_info(
-        group_info, policy, epoch_started_at_ns, random_bytes=random_bytes, verify=verify
+        group_info, policy, epoch_started_at_ns, random_bytes=random_bytes, verify=verify,
+        envelope=envelope,
     )
 
 
@@ -254,7 +256,7 @@ def claimed_epochs(candidates: Sequence[Candidate]) -> list[int]:
     out: list[int] = []
     for candidate in candidates:
         try:
-            out.append(parse_blob(candidate.raw).blob.epoch)
+            out.append(parse_envelope(candidate.raw).blob.epoch)
         except InviteKitError:
             continue
     return out
@@ -422,16 +424,20 @@ class _OwnBlob:
         policy: ExternalCommitPolicy,
         epoch_started_at_ns: int,
         random_bytes: RandomBytes,
+        envelope: Envelope = Envelope.V1,
     ) -> None:
         self._args = (group_info, policy, epoch_started_at_ns)
         self._random_bytes = random_bytes
-        self._blob: EncryptedBlob | None = None
+        self._envelope = envelope
+        self._blob: SealedBlob | None = None
 
     @property
-    def blob(self) -> EncryptedBlob:
+    def blob(self) -> SealedBlob:
         if self._blob is None:
             gi, policy, start = self._args
-            self._blob = mint_blob(gi, policy, start, random_bytes=self._random_bytes)
+            self._blob = mint_blob(
+                gi, policy, start, random_bytes=self._random_bytes, envelope=self._envelope
+            )
         return self._blob
 
     @property
@@ -476,8 +482,10 @@ class RefreshMachine(Machine[RefreshReport]):
     """One refresh pass by one role (see the module docstring); ends in a RefreshReport.
 
     ``now_ns`` is the pass's one clock reading (the deep check's expiry instant);
-    ``random_unit`` draws the backstop's jitter, ``random_bytes`` the blob's nonce.
-    Raises :class:`~invitekit.errors.PolicyNotEnabled` at once without an active invite.
+    ``random_unit`` draws the backstop's jitter, ``random_bytes`` the blob's nonce;
+    ``envelope`` is the version the member's own blob is sealed in (v1, the XIP's, unless the
+    group chose an HPKE extension). Raises :class:`~invitekit.errors.PolicyNotEnabled` at
+    once without an active invite.
     """
 
     def __init__(
@@ -494,11 +502,12 @@ class RefreshMachine(Machine[RefreshReport]):
         level: VerifyLevel = VerifyLevel.TREE,
         random_unit: RandomUnit = jitter_unit,
         random_bytes: RandomBytes = os_random_bytes,
+        envelope: Envelope = Envelope.V1,
     ) -> None:
         self.role = role
         doing = "check the slot" if role is RefreshRole.DEEP_CHECK else "refresh"
         invite = active_invite(policy, doing)
-        own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes)
+        own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes, envelope)
         first = tuple(first_services)
         steps: Steps[RefreshReport]
         if role is RefreshRole.COMMITTER:
@@ -624,10 +633,11 @@ def committer_steps(
     first_services: Sequence[str] = (),
     kinds: tuple[SlotKind, ...] = BOTH_KINDS,
     random_bytes: RandomBytes = os_random_bytes,
+    envelope: Envelope = Envelope.V1,
 ) -> Steps[RefreshReport]:
     """The committer role as steps, for a machine that embeds it (join step 10)."""
     invite = active_invite(policy, "refresh")
-    own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes)
+    own = _OwnBlob(group_info, policy, epoch_started_at_ns, random_bytes, envelope)
     return _committer(invite, own, tuple(first_services), kinds)
 
 

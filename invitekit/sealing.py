@@ -1,10 +1,13 @@
-"""Seal a GroupInfo into an XIP-82 blob, and open + verify one, without trusting callers.
+"""Seal a GroupInfo into a blob, and open + verify one, without trusting callers.
 
 :func:`seal_group_info` derives ``epoch``, ``group_state_hash`` (:attr:`GroupInfoView.digest`)
-and the effective expiry itself from the GroupInfo and the policy, then calls
-:func:`invitekit.blob.seal`. :func:`open_and_verify` decrypts with the invite payload's key,
-verifies the GroupInfo up to a level, and checks the XIP's consistency rule: the decrypted
-epoch and GroupContext digest equal the blob's metadata.
+and the effective expiry itself from the GroupInfo and the policy, then seals through
+:func:`invitekit.envelope.seal_envelope` (the XIP's v1 unless an HPKE extension envelope is
+asked for). :func:`open_and_verify` decrypts with the invite payload's key, then
+:func:`verify_opened` verifies the GroupInfo up to a level and checks the XIP's consistency
+rule: the decrypted epoch and GroupContext digest equal the blob's metadata. A reader that
+already decrypted (the join's triage) calls :func:`verify_opened` on its plaintext directly,
+so no blob is ever decrypted twice.
 
 Compatibility: libxmtp branches put the key-schedule ``epoch_authenticator`` in
 ``group_state_hash``, which a joiner cannot recompute. ``accept_epoch_authenticator_digest``
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .blob import EncryptedBlob, open_blob, parse_blob, seal
+from .envelope import Envelope, SealedBlob, open_envelope, parse_envelope, seal_envelope
 from .errors import BlobGroupInfoMismatch
 from .mls import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel, parse_group_info
 from .payload import InvitePayload
@@ -32,20 +35,23 @@ def seal_group_info(
     random_bytes: RandomBytes = os_random_bytes,
     verify: VerifyLevel = VerifyLevel.TREE,
     options: ParseOptions = DEFAULT_OPTIONS,
-) -> EncryptedBlob:
+    envelope: Envelope = Envelope.V1,
+) -> SealedBlob:
     """Seal a TLS MLSMessage(GroupInfo) under the policy's invite key.
 
     The GroupInfo is verified up to ``verify`` first (a sealer never uploads what a joiner
     would reject). ``expires_at_ns`` is ``policy.effective_expiry(epoch_started_at_ns)``.
-    ``random_bytes`` supplies the 12-byte nonce (the OS CSPRNG unless a test injects one).
-    Raises :class:`~invitekit.errors.PolicyNotEnabled` without an active invite.
+    ``random_bytes`` supplies v1's 12-byte nonce (the OS CSPRNG unless a test injects one).
+    ``envelope`` picks the blob version: v1 (the XIP's, readable by every XIP-82 reader) by
+    default. Raises :class:`~invitekit.errors.PolicyNotEnabled` without an active invite.
     """
     invite = active_invite(policy, "seal a GroupInfo")
     view = parse_group_info(group_info, options)
     view.verify(verify)
-    return seal(
+    return seal_envelope(
         bytes(group_info),
         invite.symmetric_key,
+        envelope=envelope,
         epoch=view.epoch,
         group_state_hash=view.digest,
         expires_at_ns=policy.effective_expiry(epoch_started_at_ns),
@@ -63,7 +69,7 @@ class OpenedGroupInfo:
     """
 
     view: GroupInfoView
-    blob: EncryptedBlob
+    blob: SealedBlob
     level: VerifyLevel
     digest_verified: bool
     compat_note: str | None = None
@@ -75,7 +81,7 @@ class OpenedGroupInfo:
 
 
 def open_and_verify(
-    blob: EncryptedBlob | bytes,
+    blob: SealedBlob | bytes,
     payload: InvitePayload,
     now_ns: int,
     *,
@@ -83,14 +89,39 @@ def open_and_verify(
     accept_epoch_authenticator_digest: bool = False,
     options: ParseOptions = DEFAULT_OPTIONS,
 ) -> OpenedGroupInfo:
-    """Decrypt ``blob`` with the payload's key, verify the GroupInfo, check consistency.
+    """Decrypt ``blob`` (any envelope) with the payload's key, then :func:`verify_opened`.
 
-    Raises the blob errors of :func:`invitekit.blob.open_blob` (expired, AEAD failure, ...),
-    any :class:`~invitekit.mls.errors.MlsError` from verification, and
+    Raises the blob errors of :func:`invitekit.envelope.open_envelope` (expired, AEAD
+    failure, ...), any :class:`~invitekit.mls.errors.MlsError` from verification, and
     :class:`BlobGroupInfoMismatch` when the epoch, or (strict mode) the digest, disagrees.
     """
-    parsed = blob if isinstance(blob, EncryptedBlob) else parse_blob(blob).blob
-    plaintext = open_blob(parsed, payload.symmetric_key, now_ns)
+    if isinstance(blob, bytes | bytearray | memoryview):
+        parsed = parse_envelope(bytes(blob)).blob
+    else:
+        parsed = blob
+    plaintext = open_envelope(parsed, payload.symmetric_key, now_ns)
+    return verify_opened(
+        plaintext,
+        parsed,
+        level=level,
+        accept_epoch_authenticator_digest=accept_epoch_authenticator_digest,
+        options=options,
+    )
+
+
+def verify_opened(
+    plaintext: bytes,
+    parsed: SealedBlob,
+    *,
+    level: VerifyLevel = VerifyLevel.TREE,
+    accept_epoch_authenticator_digest: bool = False,
+    options: ParseOptions = DEFAULT_OPTIONS,
+) -> OpenedGroupInfo:
+    """Verify the GroupInfo ``plaintext`` decrypted from ``parsed`` and check consistency.
+
+    Raises any :class:`~invitekit.mls.errors.MlsError` from verification, and
+    :class:`BlobGroupInfoMismatch` when the epoch, or (strict mode) the digest, disagrees.
+    """
     view = parse_group_info(plaintext, options)
     view.verify(level)
     if view.epoch != parsed.epoch:
@@ -113,4 +144,4 @@ def open_and_verify(
     )
 
 
-__all__ = ["OpenedGroupInfo", "open_and_verify", "seal_group_info"]
+__all__ = ["OpenedGroupInfo", "open_and_verify", "seal_group_info", "verify_opened"]

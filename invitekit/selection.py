@@ -5,9 +5,11 @@ deep check (:mod:`invitekit.refresh`) both select through it.
 
 * step 2 bounds — :func:`triage` caps the candidate count and the per-blob size;
 * step 3 — :func:`triage` runs the cheap checks on every candidate (version and shape,
-  expiry, AEAD under one :class:`~invitekit.blob.BlobKey`), then :class:`Selection` runs
-  the expensive ones (GroupInfo parse, signature / tree-hash levels, epoch and digest
-  consistency, via :func:`invitekit.sealing.open_and_verify`) lazily, in selection order;
+  expiry, decryption under one :class:`~invitekit.envelope.EnvelopeKey`, any envelope:
+  the XIP's v1 or an invitekit HPKE variant), then :class:`Selection` runs the expensive
+  ones (GroupInfo parse, signature / tree-hash levels, epoch and digest consistency, via
+  :func:`invitekit.sealing.verify_opened`) lazily, in selection order, on the plaintext
+  triage kept: each candidate is decrypted once;
 * step 5 — the order is (epoch desc, digest asc, content hash asc). Because a survivor's
   claimed epoch and digest are checked against the GroupInfo, validating lazily in claimed
   order selects exactly what validating everything and then sorting would;
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blob import BlobKey, EncryptedBlob, parse_blob
+from .envelope import EnvelopeKey, SealedBlob, open_envelope, parse_envelope
 from .errors import (
     BlobExpired,
     BlobGroupInfoMismatch,
@@ -37,7 +39,7 @@ from .errors import (
 from .mls import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel
 from .mls.errors import MlsError
 from .payload import InvitePayload
-from .sealing import OpenedGroupInfo, open_and_verify
+from .sealing import OpenedGroupInfo, verify_opened
 
 #: Candidates processed per fetch (the XIP recommends at least the service's retention N):
 #: the largest listing an invitekit service sends by default (``max_candidates``), so a
@@ -125,15 +127,17 @@ class Discarded:
 
 @dataclass(frozen=True, slots=True)
 class Triaged:
-    """A candidate that passed version, shape, expiry and AEAD checks.
+    """A candidate that passed version, shape, expiry and decryption checks.
 
-    ``plaintext_hash`` (SHA-256 of the decrypted bytes) lets a rejected GroupInfo be
-    skipped without re-validating every re-sealed copy of it.
+    ``plaintext`` is the decrypted GroupInfo, kept so selection never decrypts again;
+    ``plaintext_hash`` (its SHA-256) lets a rejected GroupInfo be skipped without
+    re-validating every re-sealed copy of it.
     """
 
     candidate: Candidate
-    blob: EncryptedBlob
+    blob: SealedBlob
     plaintext_hash: bytes
+    plaintext: bytes = field(repr=False)
 
     @property
     def order_key(self) -> tuple[int, bytes, bytes]:
@@ -160,17 +164,18 @@ def triage(
     payload: InvitePayload,
     now_ns: int,
     *,
-    key: BlobKey | None = None,
+    key: EnvelopeKey | None = None,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
 ) -> Triage:
     """XIP step 3.1–3.3 on every candidate, with the step-2 caps.
 
     Candidates beyond ``max_candidates`` are discarded unread (``OVER_CAP``). One
-    :class:`BlobKey` serves the whole set. ``now_ns`` is the check instant (the join
-    machine passes its one clock reading, margin included).
+    :class:`EnvelopeKey` serves the whole set, whatever envelope each candidate uses.
+    ``now_ns`` is the check instant (the join machine passes its one clock reading, margin
+    included).
     """
-    blob_key = key if key is not None else BlobKey(payload.symmetric_key)
+    envelope_key = key if key is not None else EnvelopeKey(payload.symmetric_key)
     survivors: list[Triaged] = []
     discarded: list[Discarded] = []
     unique = merge_candidates([candidates])
@@ -182,26 +187,24 @@ def triage(
             discarded.append(Discarded(cand.content_hash, Discard.TOO_LARGE, "too-large"))
             continue
         try:
-            blob = parse_blob(cand.raw).blob
+            blob = parse_envelope(cand.raw).blob
         except UnsupportedVersion as exc:
             discarded.append(Discarded(cand.content_hash, Discard.UNSUPPORTED_VERSION, exc.code))
             continue
         except InviteKitError as exc:
             discarded.append(Discarded(cand.content_hash, Discard.MALFORMED, exc.code))
             continue
-        if blob.is_expired(now_ns):
-            discarded.append(
-                Discarded(cand.content_hash, Discard.EXPIRED, BlobExpired.code, blob.epoch)
-            )
-            continue
         try:
-            plaintext = blob_key.decrypt(blob.nonce, blob.ciphertext, blob.aad)
+            plaintext = open_envelope(blob, envelope_key, now_ns)
+        except BlobExpired as exc:
+            discarded.append(Discarded(cand.content_hash, Discard.EXPIRED, exc.code, blob.epoch))
+            continue
         except DecryptionFailed as exc:
             discarded.append(
                 Discarded(cand.content_hash, Discard.DECRYPTION_FAILED, exc.code, blob.epoch)
             )
             continue
-        survivors.append(Triaged(cand, blob, hashlib.sha256(plaintext).digest()))
+        survivors.append(Triaged(cand, blob, hashlib.sha256(plaintext).digest(), plaintext))
     survivors.sort(key=lambda t: t.order_key)
     return Triage(tuple(survivors), tuple(discarded), len(unique))
 
@@ -244,7 +247,9 @@ class Selection:
 
     Call :meth:`next` for the best remaining survivor; :meth:`reject` it when the commit
     built from it is rejected, then call :meth:`next` again. Deterministic: the same
-    inputs always yield the same sequence.
+    inputs always yield the same sequence. It decrypts nothing: it verifies the plaintext
+    :func:`triage` kept (``payload`` and ``now_ns`` name the invite and the instant that
+    triage ran for).
     """
 
     def __init__(
@@ -257,9 +262,8 @@ class Selection:
         accept_epoch_authenticator_digest: bool = False,
         options: ParseOptions = DEFAULT_OPTIONS,
     ) -> None:
-        self._payload = payload
+        del payload, now_ns  # triage already decrypted under the key, at that instant
         self._triage = triaged
-        self._now_ns = now_ns
         self._level = level
         self._compat = accept_epoch_authenticator_digest
         self._options = options
@@ -317,10 +321,9 @@ class Selection:
     def _validate(self, item: Triaged) -> Survivor | None:
         digest = item.candidate.content_hash
         try:
-            opened = open_and_verify(
+            opened = verify_opened(
+                item.plaintext,
                 item.blob,
-                self._payload,
-                self._now_ns,
                 level=self._level,
                 accept_epoch_authenticator_digest=self._compat,
                 options=self._options,
@@ -334,9 +337,6 @@ class Selection:
             self.discarded.append(
                 Discarded(digest, Discard.GROUP_INFO_INVALID, exc.code, item.blob.epoch)
             )
-            return None
-        except BlobExpired as exc:  # pragma: no cover - triage already checked expiry
-            self.discarded.append(Discarded(digest, Discard.EXPIRED, exc.code, item.blob.epoch))
             return None
         except InviteKitError as exc:
             self.discarded.append(Discarded(digest, Discard.MALFORMED, exc.code, item.blob.epoch))

@@ -9,7 +9,7 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-[ -x .venv/bin/python ] || scripts/setup.sh
+scripts/setup.sh test  # idempotent; adds the dev extra to a .venv that scripts/run.sh made
 scripts/setup-postgres.sh >/dev/null
 echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 exec .venv/bin/python bench/bench_scale.py "$@"

@@ -8,6 +8,6 @@ if ! command -v wrk >/dev/null || ! { command -v nginx >/dev/null || [ -x /usr/s
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
 fi
-[ -x .venv/bin/python ] || scripts/setup.sh
+scripts/setup.sh test  # idempotent; adds the dev extra to a .venv that scripts/run.sh made
 echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 exec .venv/bin/python bench/bench_service.py "$@"

@@ -13,7 +13,7 @@
 #   scripts/reliability.sh all                           # every profile at its long default
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || scripts/setup.sh
+scripts/setup.sh test  # idempotent; adds the dev extra to a .venv that scripts/run.sh made
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage

@@ -7,6 +7,8 @@ Every ```sh block in README.md is preceded by ``<!-- readme-test: KIND -->``:
 * ``walkthrough`` — run in order, in one bash session from the repository root, against
   the service ``scripts/run.sh`` runs on 127.0.0.1:8080 (tests/test_readme.py);
 * ``gen-proto`` — regenerates the protobuf code in a copy (tests/test_readme.py);
+* ``pip-install`` — the plain path without a checkout, run in a new virtual environment
+  whose pip finds the wheel just built (tests/test_packaging.py).
 * ``container`` — builds the container image (tests/test_container.py, which then runs it);
 * ``deploy`` — run from the repository root by tests/test_deploy.py (the deploy/ files'
   checks).
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-KINDS = ("fresh-clone", "walkthrough", "gen-proto", "container", "deploy")
+KINDS = ("fresh-clone", "walkthrough", "gen-proto", "pip-install", "container", "deploy")
 SERVICE = "http://127.0.0.1:8080"
 _BLOCK = re.compile(r"(?:<!-- readme-test: ([a-z-]+) -->\n)?```sh\n(.*?)```", re.DOTALL)
 

@@ -1,4 +1,5 @@
 """Issue 11: a fresh clone, the README's two commands at once, then the walkthrough.
+Issue 23: the first command alone sets up the service and nothing else.
 
 Exactly what a newcomer does: clone, start ``scripts/run.sh`` and ``scripts/test.sh``
 together (both build ``.venv`` from nothing: the set-up lock must serialise them), wait for
@@ -13,8 +14,10 @@ suite's time instead of two.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -81,7 +84,7 @@ def test_fresh_clone_runs_the_readme_commands_at_once(tmp_path: Path) -> None:
         assert server.poll() is None, run_log.read_text(errors="replace")[-3000:]
         done = run_walkthrough(clone, tmp_path / "walk.log")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert "[12] everyone is at epoch" in done.stdout
+        assert "[15] everyone is at epoch" in done.stdout
         assert "\nready: " in done.stdout
     finally:
         for proc in (tests, server):
@@ -93,3 +96,70 @@ def test_fresh_clone_runs_the_readme_commands_at_once(tmp_path: Path) -> None:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=30)
     assert "pip._internal" not in run_log.read_text(errors="replace")
+
+
+#: What the first command must never run: the system's package manager or privileges, npm,
+#: a browser, a database server.
+TRIPWIRES = ("apt-get", "apt", "sudo", "npm", "npx", "chromium", "initdb", "pg_ctl", "psql")
+#: Distributions of the dev, mls and test extras the first command must not install.
+NOT_FOR_RUNNING = {"pytest", "ruff", "mypy", "hypothesis", "rine-mls", "schemathesis",
+                   "zxing-cpp", "build", "twine", "grpcio-tools", "openapi-core"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_first_command_alone_sets_up_only_the_service(tmp_path: Path) -> None:
+    """``scripts/run.sh`` on a fresh clone, with the package manager, npm, a browser and the
+    PostgreSQL binaries replaced by tripwires: it serves, and installed only the service."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=300)
+    (block,) = blocks_of(clone / "README.md", "fresh-clone")
+    run_cmd = block.strip().splitlines()[0].split("#", 1)[0].strip()
+    assert run_cmd == "scripts/run.sh"
+    trips, tripped = tmp_path / "tripwires", tmp_path / "tripped.log"
+    trips.mkdir()
+    for name in TRIPWIRES:
+        (trips / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{tripped}"\nexit 1\n')
+        (trips / name).chmod(0o755)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VIRTUAL_ENV", "PYTEST", "INVITEKIT_SERVICE_"))
+           and k != "PYTHONPATH"}
+    env["PATH"] = os.pathsep.join([str(trips), *(
+        p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT)))])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(["bash", "-c", f"{run_cmd} --port {port}"], cwd=clone,
+                                  env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        for _ in range(12000):  # bounded by count: the first set-up installs packages
+            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("scripts/run.sh never answered")
+        listed = subprocess.run(
+            [str(clone / ".venv/bin/python"), "-m", "pip", "list", "--format", "json",
+             "--disable-pip-version-check"], env=env, capture_output=True, text=True,
+            check=True, timeout=120)
+        installed = {d["name"].lower() for d in json.loads(listed.stdout)}
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+    assert not tripped.exists(), tripped.read_text()
+    assert {"invitekit", "aiohttp", "uvloop", "asyncpg", "pydantic-settings"} <= installed
+    assert not installed & NOT_FOR_RUNNING, installed & NOT_FOR_RUNNING
+    assert not (clone / "node_modules").exists()
+    assert (clone / ".venv/.invitekit-installed").read_text().split()[-1] == "service"
+    assert "pip._internal" not in log.read_text(errors="replace")

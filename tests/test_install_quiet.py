@@ -25,6 +25,8 @@ def test_building_the_package_prints_no_warning(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("invitekit/py.typed", "invitekit_service/static/landing.js",
                    "invitekit_service/static/qr.js",
+                   "invitekit_service/static/vendor/qrcode-generator/qrcode.js",
+                   "invitekit_service/openapi.yaml",
                    "invitekit/proto/external_invite_pb2.pyi", "invitekit_service/landing.py"):
         assert needed in names, needed
     # Only invitekit's own import names go on sys.path: nothing generic like `service`.

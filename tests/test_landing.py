@@ -270,7 +270,7 @@ def test_landing_page_can_be_turned_off() -> None:
 
 
 def test_chromium_is_installed() -> None:
-    """A missing browser is a failure, never a skip (scripts/setup.sh installs it)."""
+    """A missing browser is a failure, never a skip (`scripts/setup.sh test` installs it)."""
     from .support.browser import chromium_path
 
     assert os.access(chromium_path(), os.X_OK)
@@ -309,15 +309,17 @@ async def test_the_pages_qr_encoder_round_trips_every_version(
         assert await page.evaluate(f"InviteQr.encode({json.dumps('x' * 2332)})") is None
 
 
-def test_qr_library_is_the_npm_package_and_optional() -> None:
-    """The page's QR symbols come from the installed qrcode-generator package; a service
-    without it serves a page with no QR script, and a configured file that is missing is a
-    start-up error, not a silent page without QR."""
+def test_qr_library_ships_in_the_package_and_a_configured_one_must_exist() -> None:
+    """The page's QR symbols come from the copy of qrcode-generator shipped in the package
+    (tests/test_packaging.py keeps it equal to package-lock's npm package and serves it from
+    an installed wheel); a configured file that is missing is a start-up error, not a
+    silent page without QR."""
     from invitekit_service.config import Settings
     from invitekit_service.landing import qr_library, render_page
 
-    installed = Path(__file__).resolve().parents[1] / "node_modules/qrcode-generator/dist/qrcode.js"
-    assert qr_library(Settings()) == installed.read_bytes()
+    shipped = Path(__file__).resolve().parents[1] / (
+        "service/invitekit_service/static/vendor/qrcode-generator/qrcode.js")
+    assert qr_library(Settings()) == shipped.read_bytes()
     assert b"/_landing/qrcode.js" in render_page(Settings(), with_qr_library=True)
     assert b"/_landing/qrcode.js" not in render_page(Settings(), with_qr_library=False)
     with pytest.raises(OSError):

@@ -30,7 +30,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     done = run_walkthrough(ROOT, tmp_path / "run.log")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "[12] everyone is at epoch" in out  # the demo ran the whole lifecycle
+    assert "[15] everyone is at epoch" in out  # the demo ran the whole lifecycle
     assert "\nready: " in out  # join-check through the loopback link, no --service
     assert '"opens": true' in out  # fetch found the uploaded blob and it opens
     assert "http://127.0.0.1:8080/i#" in out

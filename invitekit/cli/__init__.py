@@ -7,12 +7,13 @@ errors (their ``code``) and usage mistakes (``usage``) alike; no boxes, no trace
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from . import client_cmd, demo_cmd, mls_commands, validate_cmd
+from .. import __version__
+from . import client_cmd, demo_cmd, mls_commands, pieces_cmd, validate_cmd
 from .errors import EXIT_BAD_INPUT
 from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
@@ -67,6 +68,27 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"invitekit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """XIP-82 external commit invites: policy, invites, sealed GroupInfo blobs."""
+
+
 app.add_typer(policy_app, name="policy")
 app.command("mint")(mint)
 app.command("inspect")(inspect)
@@ -77,6 +99,7 @@ app.command("join-check")(client_cmd.join_check_cmd)
 app.command("refresh")(client_cmd.refresh_cmd)
 app.command("mirror")(client_cmd.mirror_cmd)
 app.command("validate-commit")(validate_cmd.validate_commit_cmd)
+app.command("membership-update")(pieces_cmd.membership_update_cmd)
 app.command("demo")(demo_cmd.demo_cmd)
 INSPECTORS["group-info"] = mls_commands.group_info_inspector
 

@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..blob import BlobKey, open_blob, parse_blob
 from ..client import FetchPolicy, InviteClient, SlotKind
 from ..drivers import (
     backstop_refresh,
@@ -28,6 +27,7 @@ from ..drivers import (
     deep_check,
     resolve_pointer,
 )
+from ..envelope import Envelope, EnvelopeKey, envelope_of, open_envelope, parse_envelope
 from ..errors import DecryptionFailed, InviteKitError
 from ..join import JoinOptions, JoinOutcome
 from ..lane import lane_id_for
@@ -42,6 +42,7 @@ from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import emit_json, read_binary, read_source
 from .options import (
+    EnvelopeOpt,
     EpochStartOpt,
     JsonOpt,
     KindOpt,
@@ -51,7 +52,7 @@ from .options import (
     parse_epoch_start_ns,
 )
 from .preflight import check_blob_live, preflight_seal
-from .render import describe_outcome, outcome_json
+from .render import describe_outcome, instant_text, outcome_json
 from .services import check_urls, make_resolver
 
 #: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
@@ -157,14 +158,15 @@ def upload_cmd(
     ] = None,
     epoch_start_ns: OptionalEpochStartOpt = None,
     kind: KindOpt = None,
+    envelope: EnvelopeOpt = Envelope.V1,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Upload a blob to one or more services: the open slot and the signed keyed lane.
 
-    Either seal a GroupInfo under a policy (--group-info + --policy + --epoch-start-ns;
-    the targets default to the policy's refresh pointers) or send a sealed --blob
+    Either seal a GroupInfo under a policy (--group-info + --policy + --epoch-start-ns,
+    in --envelope; the targets default to the policy's refresh pointers) or send a sealed --blob
     (--invite or --policy gives the slot and key; the blob must open under that key and
     be unexpired). Exits 1 when nothing was stored anywhere.
     """
@@ -185,7 +187,7 @@ def upload_cmd(
             async with _client(loopback, timeout) as client:
                 return await committer_refresh(
                     client, gi, targets, start, first_services=overrides, kinds=kinds,
-                    resolver=make_resolver((), loopback, strict=False),
+                    resolver=make_resolver((), loopback, strict=False), envelope=envelope,
                 )
 
         report = _run(seal_and_send())
@@ -196,7 +198,7 @@ def upload_cmd(
     if blob_file is None:
         raise fail("usage", "give --blob, or --group-info with --policy")
     body = read_source(blob_file)
-    blob = parse_blob(body).blob  # refuse to send what is not a blob
+    blob = parse_envelope(body).blob  # refuse to send what is not a blob (any envelope)
     pointers: tuple[ServicePointer, ...] = ()
     if invite is not None:
         payload = as_payload(_invite_text(invite))
@@ -209,7 +211,7 @@ def upload_cmd(
     else:
         raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
     check_blob_live(blob)
-    open_blob(blob, key, system_clock())  # refuse a blob joiners could not open
+    open_envelope(blob, key, system_clock())  # refuse a blob joiners could not open
 
     async def send() -> list[Any]:
         urls = list(overrides)
@@ -262,7 +264,7 @@ def fetch_cmd(
             )
 
     merged = _run(go())
-    key = BlobKey(payload.symmetric_key)
+    key = EnvelopeKey(payload.symmetric_key)
     now = system_clock()
     rows: list[dict[str, Any]] = []
     for cand in merged.candidates:
@@ -272,15 +274,17 @@ def fetch_cmd(
             "sources": list(cand.sources),
         }
         try:
-            blob = parse_blob(cand.raw).blob
+            blob = parse_envelope(cand.raw).blob
             row.update(
+                envelope=envelope_of(blob).value,
                 epoch=blob.epoch,
                 group_state_hash=blob.group_state_hash.hex(),
                 expires_at_ns=blob.expires_at_ns,
+                expires_at=instant_text(blob.expires_at_ns),
                 expired=blob.is_expired(now),
             )
             try:
-                key.decrypt(blob.nonce, blob.ciphertext, blob.aad)
+                key.decrypt(blob)
                 row["opens"] = True
             except DecryptionFailed:
                 row["opens"] = False
@@ -297,7 +301,9 @@ def fetch_cmd(
             state = "opens" if row.get("opens") else row.get("error", "does not open")
             if row.get("expired"):
                 state += ", expired"
-            print(f"{row['sha256'][:16]}  epoch={row.get('epoch', '?')}  {row['size']} B  {state}")
+            envelope = row.get("envelope", "?")
+            print(f"{row['sha256'][:16]}  {envelope}  epoch={row.get('epoch', '?')}  "
+                  f"{row['size']} B  expires={row.get('expires_at', '?')}  {state}")
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:
@@ -362,6 +368,7 @@ def refresh_cmd(
     role: Annotated[str, typer.Option(help="committer, backstop or deep.")] = "committer",
     service: ServiceOpt = None,
     kind: KindOpt = None,
+    envelope: EnvelopeOpt = Envelope.V1,
     as_json: JsonOpt = False,
     loopback: LoopbackOpt = False,
     timeout: TimeoutOpt = 30.0,
@@ -390,15 +397,16 @@ def refresh_cmd(
             if chosen is RefreshRole.COMMITTER:
                 return await committer_refresh(
                     client, gi, targets, start, first_services=extra, kinds=kinds,
-                    resolver=resolver,
+                    resolver=resolver, envelope=envelope,
                 )
             if chosen is RefreshRole.BACKSTOP:
                 return await backstop_refresh(
                     client, gi, targets, start, first_services=extra, kinds=kinds,
-                    resolver=resolver, sleep=_no_sleep,
+                    resolver=resolver, sleep=_no_sleep, envelope=envelope,
                 )
             return await deep_check(
-                client, gi, targets, start, first_services=extra, kinds=kinds, resolver=resolver
+                client, gi, targets, start, first_services=extra, kinds=kinds, resolver=resolver,
+                envelope=envelope,
             )
 
     report = _run(go())

@@ -16,7 +16,11 @@ GroupInfos, the sealed blobs, the service, the link and the QR code, the join fl
   GroupContext extensions into a group, so the demo keeps the policy beside the group and
   hands it to the join flow as its ``policy_provider`` — what an app on a plain MLS stack
   does. ``max_uses`` stays 0 (unlimited): counting uses needs XMTP's GROUP_MEMBERSHIP
-  component, which rine groups do not carry either.
+  component, which rine groups do not carry either;
+* the **commit**: rine-mls builds a plain RFC 9420 external commit, without the XIP's
+  AppDataUpdate. The demo says so, shows invitekit's own validator's verdict on that commit
+  (a rejection), and shows the joiner's membership proposal invitekit builds for it
+  (:mod:`invitekit.commit_pieces`), handed to the commit callback by the join flow.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,17 +39,20 @@ import typer
 
 from .. import qr
 from ..client import FetchPolicy, InviteClient
+from ..commit_pieces import Joiner
+from ..commit_validation import Verdict, validate_commit
 from ..drivers import backstop_refresh, check_invite, committer_refresh, join_invite
-from ..join import Joined, ReadyToCommit, Survivor
+from ..join import Joined, ReadyToCommit
 from ..link import make_link
-from ..needs import CommitAccepted, CommitRejected, CommitReport
+from ..needs import CommitAccepted, CommitRejected, CommitReport, CommitRequest
 from ..policy import ExternalCommitPolicy, enable
 from ..protocol import SlotKind
 from .errors import cli_errors, fail
 from .io import emit_json
 from .options import JsonOpt, LoopbackOpt
-from .render import describe_outcome, short_id
+from .render import describe_outcome, describe_pieces, describe_plain_commit, short_id
 from .services import check_urls, make_resolver, service_pointer
+from .validate_cmd import verdict_json
 
 HOUR_NS = 3600 * 10**9
 KINDS = (SlotKind.LANE, SlotKind.OPEN)
@@ -90,6 +97,10 @@ class Group:
         self.applied: dict[str, int] = {}
         self.delivery = Delivery(0)
         self.policy = ExternalCommitPolicy()
+        #: What invitekit's validator said of each joiner's (plain RFC 9420) commit, and
+        #: the membership proposal the join flow handed each joiner's callback.
+        self.verdicts: dict[str, Verdict] = {}
+        self.pieces: dict[str, bytes | None] = {}
 
     def _client(self, name: str) -> Any:
         seed = hashlib.sha256(b"invitekit-demo/" + name.encode() + os.urandom(16)).digest()
@@ -135,13 +146,22 @@ class Group:
     def group_info(self, name: str) -> bytes:
         return bytes(self.members[name].group_info())
 
-    def joiner(self, name: str) -> Callable[[Survivor], Any]:
+    def joiner(self, name: str) -> Callable[[CommitRequest], Awaitable[CommitReport]]:
         """The app's "build and publish the external commit" callback for ``name``."""
 
-        async def commit(survivor: Survivor) -> CommitReport:
-            joined = self._client(name).join_by_external_commit(survivor.group_info)
+        async def commit(request: CommitRequest) -> CommitReport:
+            self.pieces[name] = request.membership_update
+            joined = self._client(name).join_by_external_commit(request.group_info)
             bundle = joined.last_commit()
-            if bundle is None or not self.delivery.publish(name, bundle.commit, survivor.epoch):
+            if bundle is None:
+                return CommitRejected("no-commit")
+            self.verdicts[name] = validate_commit(
+                bytes(bundle.commit),
+                request.survivor.view,
+                envelope_ns=time.time_ns(),
+                epoch_start_ns=self.delivery.started_at_ns,
+            )
+            if not self.delivery.publish(name, bundle.commit, request.epoch):
                 return CommitRejected("epoch-conflict")
             self.members[name] = joined
             self.applied[name] = len(self.delivery.log)
@@ -150,6 +170,11 @@ class Group:
             )
 
         return commit
+
+
+def demo_joiner(name: str) -> Joiner:
+    """A stand-in XMTP identity for a demo joiner: a name-derived inbox id, sequence id 1."""
+    return Joiner(hashlib.sha256(b"invitekit-demo/inbox/" + name.encode()).digest(), 1)
 
 
 class Steps:
@@ -211,16 +236,24 @@ async def run_demo(
         resolver = make_resolver((), loopback)
         steps("every member goes offline")
         ready = await check_invite(link, client=client, resolver=resolver,
-                                   policy_provider=lambda _view: group.policy)
-        if not isinstance(ready, ReadyToCommit):
+                                   policy_provider=lambda _view: group.policy,
+                                   joiner=demo_joiner("dana"))
+        if not isinstance(ready, ReadyToCommit) or ready.membership_update is None:
             raise DemoFailed(describe_outcome(ready))
         steps(f"a stranger, dana, scans the QR: {describe_outcome(ready)}", epoch=ready.epoch)
+        steps(f"dana's commit pieces: {describe_pieces(ready.membership_update)}",
+              membership_update=ready.membership_update.hex())
         joined = await join_invite(link, group.joiner("dana"), client=client, resolver=resolver,
-                                   policy_provider=lambda _view: group.policy)
+                                   policy_provider=lambda _view: group.policy,
+                                   joiner=demo_joiner("dana"))
         if not isinstance(joined, Joined):
             raise DemoFailed(describe_outcome(joined))
-        steps(f"dana joins by external commit with no member online: {describe_outcome(joined)}",
+        steps("dana joins by a plain RFC 9420 external commit (rine-mls) with no member "
+              f"online: {describe_outcome(joined)}",
               epoch=joined.epoch, refreshed=joined.refreshed)
+        steps(f"dana's commit, honestly: {describe_plain_commit(group.verdicts['dana'])}",
+              plain_rfc9420=True, verdict=verdict_json(group.verdicts["dana"]),
+              membership_update_handed_to_callback=group.pieces["dana"] is not None)
 
         epochs = {name: group.catch_up(name) for name in names}
         steps(f"the members come back online and apply dana's commit: epochs {epochs}",
@@ -247,11 +280,15 @@ async def run_demo(
               actions=actions)
 
         second = await join_invite(link, group.joiner("frank"), client=client,
-                                   resolver=resolver, policy_provider=lambda _view: group.policy)
+                                   resolver=resolver, policy_provider=lambda _view: group.policy,
+                                   joiner=demo_joiner("frank"))
         if not isinstance(second, Joined):
             raise DemoFailed(describe_outcome(second))
         steps(f"a second stranger, frank, joins after the epoch change: "
               f"{describe_outcome(second)}", epoch=second.epoch)
+        steps(f"frank's commit, honestly: {describe_plain_commit(group.verdicts['frank'])}",
+              plain_rfc9420=True, verdict=verdict_json(group.verdicts["frank"]),
+              membership_update_handed_to_callback=group.pieces["frank"] is not None)
 
         final = {name: group.catch_up(name) for name in group.members}
         if len(set(final.values())) != 1:
@@ -311,4 +348,4 @@ def demo_cmd(
             emit_json({"steps": steps.items, "simulated": SIMULATED})
 
 
-__all__ = ["Delivery", "DemoFailed", "Group", "Steps", "demo_cmd", "run_demo"]
+__all__ = ["Delivery", "DemoFailed", "Group", "Steps", "demo_cmd", "demo_joiner", "run_demo"]

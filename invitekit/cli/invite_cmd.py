@@ -10,10 +10,11 @@ import typer
 
 from .. import link as link_mod
 from .. import nfc, qr
-from ..blob import parse_blob
+from ..blob import EncryptedBlob, ParsedBlob
 from ..encoding import b64url_encode
+from ..envelope import parse_envelope
 from ..errors import InviteKitError, UnsupportedVersion
-from ..hpke_blob import parse_hpke_blob
+from ..hpke_blob import HpkeBlob
 from ..payload import InvitePayload, parse_payload
 from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
@@ -21,7 +22,7 @@ from ..wire import Dialect
 from .errors import cli_errors, fail
 from .io import emit_result, read_binary
 from .options import JsonOpt, LoopbackOpt
-from .render import blob_view, payload_view, policy_view
+from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
 
 Inspector = Callable[[bytes, bool], dict[str, Any]]
@@ -32,11 +33,21 @@ def _inspect_payload(data: bytes, show: bool) -> dict[str, Any]:
 
 
 def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
-    return blob_view(parse_blob(data))
+    """Any envelope, read through the one version dispatch."""
+    parsed = parse_envelope(data)
+    if isinstance(parsed.blob, EncryptedBlob):
+        return blob_view(ParsedBlob(parsed.blob, parsed.dialect, parsed.raw))
+    return _hpke_view(parsed.blob)
 
 
 def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
-    b = parse_hpke_blob(data)
+    parsed = parse_envelope(data)
+    if not isinstance(parsed.blob, HpkeBlob):
+        raise UnsupportedVersion("not an invitekit HPKE extension blob")
+    return _hpke_view(parsed.blob)
+
+
+def _hpke_view(b: HpkeBlob) -> dict[str, Any]:
     return {
         "kind": "invitekit-hpke-blob",
         "extension": True,
@@ -44,6 +55,7 @@ def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
         "epoch": b.epoch,
         "group_state_hash": b.group_state_hash.hex(),
         "expires_at_ns": b.expires_at_ns,
+        "expires_at": instant_text(b.expires_at_ns),
         "sealed_length": len(b.sealed),
     }
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..encoding import b64url_encode
+from ..envelope import Envelope, envelope_of
 from ..errors import InviteKitError
 from ..groupinfo_policy import external_commit_policy
 from ..mls import ParseOptions, VerifyLevel, parse_group_info
@@ -23,11 +24,11 @@ from ..mls.suites import SUITES
 from ..policy import parse_policy_entry
 from ..sealing import seal_group_info
 from ..wire import Dialect
-from .errors import cli_errors
+from .errors import cli_errors, fail
 from .io import emit_result, read_binary
-from .options import EpochStartOpt, JsonOpt, parse_epoch_start_ns
+from .options import EnvelopeOpt, EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
-from .render import policy_view
+from .render import instant_text, policy_view
 
 #: inspect reads ts-mls-style bare external_pub too, and says which layout it saw.
 _INSPECT_OPTIONS = ParseOptions(accept_unprefixed_external_pub=True)
@@ -120,27 +121,36 @@ def seal(
         int, typer.Option(help="Verify the GroupInfo up to this level first (1-4).")
     ] = int(VerifyLevel.TREE),
     legacy: Annotated[
-        bool, typer.Option("--legacy", help="Write the blob in the legacy dialect.")
+        bool, typer.Option("--legacy", help="Write the blob in the legacy dialect (v1 only).")
     ] = False,
+    envelope: EnvelopeOpt = Envelope.V1,
     as_json: JsonOpt = False,
 ) -> None:
     """Seal a GroupInfo into an encrypted blob under the policy's invite key.
 
     Epoch, group_state_hash and the effective expiry are derived from the GroupInfo and
     the policy; nothing is taken on trust from the command line except the epoch start,
-    which is required. A blob that would already be expired is refused.
+    which is required. A blob that would already be expired is refused. ``--envelope``
+    picks the blob version: v1, the XIP's (the default, for every XIP-82 reader), or an
+    invitekit HPKE extension that only invitekit readers open.
     """
+    if legacy and not envelope.xip:
+        raise fail("usage", f"--legacy is a v1 dialect; the {envelope} envelope has none")
     group_info = read_binary(group_info_file)
     policy = parse_policy_entry(read_binary(policy_file, input_encoding)).policy
     started = parse_epoch_start_ns(epoch_start_ns)
     preflight_seal(group_info, policy, started)
-    blob = seal_group_info(group_info, policy, started, verify=VerifyLevel(verify))
+    blob = seal_group_info(
+        group_info, policy, started, verify=VerifyLevel(verify), envelope=envelope
+    )
     data = blob.to_bytes(Dialect.LEGACY if legacy else Dialect.TYPED)
     result: dict[str, Any] = {
         "kind": "encrypted-group-info-blob",
+        "envelope": envelope_of(blob).value,
         "epoch": blob.epoch,
         "group_state_hash": blob.group_state_hash.hex(),
         "expires_at_ns": blob.expires_at_ns,
+        "expires_at": instant_text(blob.expires_at_ns),
         "length": len(data),
     }
     if out is not None:

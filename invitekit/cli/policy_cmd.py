@@ -14,7 +14,7 @@ from ..policy import ExternalCommitPolicy, parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors
 from .io import emit_result, read_binary
-from .options import ExpireInOpt, JsonOpt, parse_duration_ns
+from .options import ExpireInOpt, JsonOpt, parse_duration_ns, parse_instant_ns
 from .render import policy_view
 
 policy_app = typer.Typer(
@@ -93,9 +93,14 @@ def enable_cmd(
         typer.Option("--policy", "-p", help="Current policy (keeps its durable settings)."),
     ] = None,
     input_encoding: InputEncodingOption = "raw",
-    expires_at_ns: Annotated[
-        int, typer.Option(help="Campaign end, ns since the UNIX epoch (0: none).")
-    ] = 0,
+    expires_at: Annotated[
+        str,
+        typer.Option(
+            "--expires-at", "--expires-at-ns", metavar="INSTANT|NS",
+            help="Campaign end: an RFC 3339 instant (2027-01-31T00:00Z) or ns since the "
+            "UNIX epoch (0: none).",
+        ),
+    ] = "0",
     expire_in: ExpireInOpt = None,
     max_uses: Annotated[
         int | None, typer.Option(help="Concurrent invited members allowed (0: unlimited).")
@@ -116,7 +121,7 @@ def enable_cmd(
     base = _load(current, input_encoding) if current else None
     new = policy_mod.enable(
         base,
-        expires_at_ns=expires_at_ns,
+        expires_at_ns=parse_instant_ns(expires_at, "--expires-at"),
         expire_in_ns=None if expire_in is None else parse_duration_ns(expire_in),
         max_uses=max_uses,
         refresh_pointers=[_pointer(p) for p in refresh_pointer or []],

@@ -11,26 +11,27 @@ from __future__ import annotations
 
 import sys
 
-from ..blob import EncryptedBlob
+from ..envelope import SealedBlob
 from ..errors import BlobExpired, InviteKitError
 from ..expiry import effective_expiry
 from ..groupinfo_policy import external_commit_policy
 from ..mls import parse_group_info
 from ..policy import ExternalCommitPolicy
 from ..sources import system_clock
+from ..times import NS_PER_S, format_duration, format_instant
 
 
 def refuse_expired(expires_at_ns: int, now_ns: int, what: str) -> None:
     """Raise :class:`BlobExpired` when ``expires_at_ns`` is set and ``now_ns`` reached it."""
     if expires_at_ns != 0 and now_ns >= expires_at_ns:
-        ago_s = (now_ns - expires_at_ns) / 1e9
+        ago = format_duration((now_ns - expires_at_ns) // NS_PER_S * NS_PER_S)
         raise BlobExpired(
-            f"{what} expired {ago_s:.0f} s ago (expires_at_ns {expires_at_ns}); check "
-            "--epoch-start-ns and the policy's expire_in/expires_at"
+            f"{what} expired {ago} ago (at {format_instant(expires_at_ns)}, expires_at_ns "
+            f"{expires_at_ns}); check --epoch-start-ns and the policy's expire_in/expires_at"
         )
 
 
-def check_blob_live(blob: EncryptedBlob, now_ns: int | None = None) -> None:
+def check_blob_live(blob: SealedBlob, now_ns: int | None = None) -> None:
     """Refuse an already expired blob."""
     refuse_expired(blob.expires_at_ns, system_clock() if now_ns is None else now_ns, "the blob")
 

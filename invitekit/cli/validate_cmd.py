@@ -4,7 +4,8 @@ Registered by the CLI app (see ``invitekit/cli/__init__.py``)::
 
     app.command("validate-commit")(validate_cmd.validate_commit_cmd)
 
-Exit status: 0 accepted; 1 rejected (one line ``rejected: check <n>: <code>: <detail>``);
+Exit status: 0 accepted (one line naming the rules that ran); 1 rejected (one line
+``rejected: check <n> (<name>): <code>: <detail>``, the words in :mod:`.render`);
 2 bad input (unreadable files, a GroupInfo that does not decode or verify). A commit that
 does not decode is a rejection (``framing``/``malformed-commit``), not bad input: a member
 must reject it.
@@ -18,8 +19,10 @@ import typer
 
 from ..commit_validation import Accepted, Rejected, Verdict, validate_commit
 from ..mls import VerifyLevel, verify_group_info
+from ..times import parse_instant_ns
 from .errors import cli_errors, fail
 from .io import emit_json, read_binary
+from .render import CHECK_NAMES, describe_verdict
 
 EXIT_REJECTED = 1
 
@@ -32,12 +35,19 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
             "sender": verdict.sender,
             "joiner_inbox_id": verdict.joiner_inbox_id.hex() if verdict.joiner_inbox_id else None,
             "added_installations": verdict.added_installations,
+            "checks": [c.value for c in verdict.checks],
+            "policy_writes": verdict.policy_writes,
+            "membership_updates": verdict.membership_updates,
+            "message": describe_verdict(verdict),
         }
     return {
         "accepted": False,
         "check": verdict.check.value,
+        "check_name": CHECK_NAMES[verdict.check],
         "code": verdict.code.value,
         "detail": verdict.detail,
+        "inbox_id": verdict.inbox_id.hex() if verdict.inbox_id else None,
+        "message": describe_verdict(verdict),
     }
 
 
@@ -50,12 +60,19 @@ def validate_commit_cmd(
         str,
         typer.Option("--group-info", help="The member's current MLSMessage(GroupInfo) bytes."),
     ],
-    envelope_ns: Annotated[
-        int, typer.Option("--envelope-ns", help="The commit's delivery-service timestamp (ns).")
+    envelope: Annotated[
+        str,
+        typer.Option(
+            "--envelope-ns", metavar="NS|INSTANT",
+            help="The commit's delivery-service timestamp: ns, or an RFC 3339 instant.",
+        ),
     ],
-    epoch_start_ns: Annotated[
-        int,
-        typer.Option("--epoch-start-ns", help="When this member's current epoch began (ns)."),
+    epoch_start: Annotated[
+        str,
+        typer.Option(
+            "--epoch-start-ns", metavar="NS|INSTANT",
+            help="When this member's current epoch began: ns, or an RFC 3339 instant.",
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
@@ -63,8 +80,8 @@ def validate_commit_cmd(
 
     The confirmation and membership tags need epoch secrets and stay the MLS stack's job.
     """
-    if envelope_ns < 0 or epoch_start_ns < 0:
-        raise fail("bad-input", "timestamps are non-negative nanoseconds")
+    envelope_ns = parse_instant_ns(envelope, "--envelope-ns")
+    epoch_start_ns = parse_instant_ns(epoch_start, "--epoch-start-ns")
     if commit_file == "-" and group_info_file == "-":
         raise fail("bad-input", "only one input can come from stdin")
     state = verify_group_info(read_binary(group_info_file), VerifyLevel.TREE)
@@ -72,11 +89,9 @@ def validate_commit_cmd(
     verdict = validate_commit(commit, state, envelope_ns=envelope_ns, epoch_start_ns=epoch_start_ns)
     if as_json:
         emit_json(verdict_json(verdict))
-    elif isinstance(verdict, Accepted):
-        print(f"accepted: {verdict.sender} commit")
+    else:
+        print(describe_verdict(verdict))
     if isinstance(verdict, Rejected):
-        if not as_json:
-            print(f"rejected: check {verdict.check.value}: {verdict.code.value}: {verdict.detail}")
         raise typer.Exit(EXIT_REJECTED)
 
 

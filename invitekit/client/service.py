@@ -19,7 +19,7 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
-from ..blob import parse_blob
+from ..envelope import parse_envelope
 from ..errors import InviteKitError
 from ..join import Candidate, merge_candidates
 from ..lane import LaneSigner
@@ -397,7 +397,7 @@ class InviteClient:
     ) -> bool:
         for item in await self._list(service, slot_id, kind, lane, None):
             try:
-                blob = parse_blob(item.body).blob
+                blob = parse_envelope(item.body).blob
             except InviteKitError:
                 continue
             if blob.epoch == ref.epoch and blob.group_state_hash == ref.group_state_hash:

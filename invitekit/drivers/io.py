@@ -19,6 +19,7 @@ from ..needs import (
     CheckExists,
     Commit,
     CommitReport,
+    CommitRequest,
     Existence,
     FetchCandidates,
     FetchSlot,
@@ -34,15 +35,15 @@ from ..needs import (
     Wait,
 )
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer, dedupe_services
-from ..selection import Survivor
 
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 #: Resolves an application-defined pointer (``None``: the payload had none) to base URLs.
 Resolver = Callable[[OpaquePointer | None], Awaitable[Sequence[str]]]
-#: Builds and publishes the external commit from the chosen GroupInfo (join steps 7–8).
-CommitFn = Callable[[Survivor], Awaitable[CommitReport]]
+#: Builds and publishes the external commit from the chosen GroupInfo (join steps 7–8);
+#: the request also carries the joiner's own membership proposal when the join knows it.
+CommitFn = Callable[[CommitRequest], Awaitable[CommitReport]]
 
 
 async def resolve_pointer(
@@ -77,7 +78,7 @@ class NeedPerformer:
         if isinstance(need, Commit):
             if self.commit is None:
                 raise FlowStateError("the machine asked for a commit but got no commit callback")
-            return await self.commit(need.survivor)
+            return await self.commit(need.request)
         if isinstance(need, ResolveTargets):
             return await self._resolve(need)
         if isinstance(need, Wait):

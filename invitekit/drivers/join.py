@@ -7,6 +7,7 @@ The clock is read once per call (the machine's clock rule).
 from __future__ import annotations
 
 from ..client import InviteClient
+from ..commit_pieces import Joiner
 from ..groupinfo_policy import MembershipTags, PolicyProvider
 from ..join import JoinMachine, JoinMode, JoinOptions, JoinOutcome
 from ..link import as_payload
@@ -24,9 +25,14 @@ async def check_invite(
     membership_tags: MembershipTags | None = None,
     clock: Clock = system_clock,
     options: JoinOptions = JoinOptions(),  # noqa: B008 - frozen value
+    joiner: Joiner | None = None,
 ) -> JoinOutcome:
-    """What would a joiner get? The join up to, not including, the commit."""
-    machine = _machine(invite, JoinMode.CHECK, clock, options, policy_provider, membership_tags)
+    """What would a joiner get? The join up to, not including, the commit (with ``joiner``,
+    the ready outcome carries the joiner's membership proposal)."""
+    machine = _machine(
+        invite, JoinMode.CHECK, clock, options, policy_provider, membership_tags,
+        joiner=joiner,
+    )
     return await drive(machine, NeedPerformer(client, resolver))
 
 
@@ -41,14 +47,19 @@ async def join_invite(
     clock: Clock = system_clock,
     options: JoinOptions = JoinOptions(),  # noqa: B008 - frozen value
     random_bytes: RandomBytes = os_random_bytes,
+    joiner: Joiner | None = None,
 ) -> JoinOutcome:
     """XIP-82 join steps 1–10; never publishes a commit step 6 predicts doomed.
 
-    ``commit`` builds and publishes the external commit (steps 7–8); an exception it raises
-    propagates (the flow cannot tell whether anything was published).
+    ``commit`` builds and publishes the external commit (steps 7–8) from the
+    :class:`~invitekit.needs.CommitRequest` it is handed; with ``joiner`` given, the request
+    carries the joiner's own ``GROUP_MEMBERSHIP`` proposal the commit must include. An
+    exception ``commit`` raises propagates (the flow cannot tell whether anything was
+    published).
     """
     machine = _machine(
-        invite, JoinMode.JOIN, clock, options, policy_provider, membership_tags, random_bytes
+        invite, JoinMode.JOIN, clock, options, policy_provider, membership_tags, random_bytes,
+        joiner,
     )
     return await drive(machine, NeedPerformer(client, resolver, commit=commit))
 
@@ -61,6 +72,7 @@ def _machine(
     policy_provider: PolicyProvider | None,
     membership_tags: MembershipTags | None,
     random_bytes: RandomBytes = os_random_bytes,
+    joiner: Joiner | None = None,
 ) -> JoinMachine:
     """Parse the invite, read the clock once, build the machine."""
     return JoinMachine(
@@ -71,6 +83,7 @@ def _machine(
         policy_provider=policy_provider,
         membership_tags=membership_tags,
         random_bytes=random_bytes,
+        joiner=joiner,
     )
 
 

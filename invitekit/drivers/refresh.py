@@ -5,6 +5,8 @@ service); ``resolver`` resolves opaque pointers (without it they are reported sk
 Every role writes the open slot and the keyed lane unless ``kinds`` says otherwise;
 ``metrics`` (a :class:`~invitekit.refresh.RefreshMetrics`) counts each finished pass,
 including lanes found wedged. A report whose ``status`` is ``nothing-stored`` is a failure.
+``envelope`` is the version the member's own blob is sealed in: v1 (the XIP's) unless the
+group chose an HPKE extension.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 from collections.abc import Sequence
 
 from ..client import InviteClient
+from ..envelope import Envelope
 from ..mls import VerifyLevel
 from ..policy import ExternalCommitPolicy
 from ..protocol import SlotKind
@@ -47,11 +50,13 @@ async def committer_refresh(
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,
     metrics: RefreshMetrics | None = None,
+    envelope: Envelope = Envelope.V1,
 ) -> RefreshReport:
     """Committer role: seal own GroupInfo once, upload to every target at once, no jitter."""
     machine = RefreshMachine(
         RefreshRole.COMMITTER, group_info, policy, epoch_started_at_ns, clock(),
         first_services=first_services, kinds=kinds, random_bytes=random_bytes,
+        envelope=envelope,
     )
     return _observed(await drive(machine, NeedPerformer(client, resolver)), metrics)
 
@@ -71,12 +76,13 @@ async def backstop_refresh(
     random_unit: RandomUnit = jitter_unit,
     random_bytes: RandomBytes = os_random_bytes,
     metrics: RefreshMetrics | None = None,
+    envelope: Envelope = Envelope.V1,
 ) -> RefreshReport:
     """Backstop role: jittered start, existence check per target, upload only if absent."""
     machine = RefreshMachine(
         RefreshRole.BACKSTOP, group_info, policy, epoch_started_at_ns, clock(),
         first_services=first_services, kinds=kinds, backoff=backoff,
-        random_unit=random_unit, random_bytes=random_bytes,
+        random_unit=random_unit, random_bytes=random_bytes, envelope=envelope,
     )
     return _observed(await drive(machine, NeedPerformer(client, resolver, sleep=sleep)), metrics)
 
@@ -94,11 +100,13 @@ async def deep_check(
     clock: Clock = system_clock,
     random_bytes: RandomBytes = os_random_bytes,
     metrics: RefreshMetrics | None = None,
+    envelope: Envelope = Envelope.V1,
 ) -> RefreshReport:
     """Deep check: fetch, validate as a joiner, re-upload own blob where none is current."""
     machine = RefreshMachine(
         RefreshRole.DEEP_CHECK, group_info, policy, epoch_started_at_ns, clock(),
         first_services=first_services, kinds=kinds, level=level, random_bytes=random_bytes,
+        envelope=envelope,
     )
     return _observed(await drive(machine, NeedPerformer(client, resolver)), metrics)
 

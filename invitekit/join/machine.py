@@ -16,6 +16,13 @@ I/O, in this order, and decides everything else itself:
 In :attr:`JoinMode.CHECK` the machine stops where it would ask for the commit and finishes
 with :class:`ReadyToCommit`.
 
+Given the ``joiner`` (its inbox id and sequence id), the machine builds the joiner's own
+piece of the XIP's atomic commit once step 6 passes — the ``AppDataUpdate`` inserting its
+``GROUP_MEMBERSHIP`` entry tagged with the invite's slot id
+(:func:`invitekit.commit_pieces.joiner_membership_update`) — and hands it on: in the
+:class:`~invitekit.needs.Commit` need (the driver passes it to the application's commit
+callback) and in :class:`ReadyToCommit`.
+
 **The clock rule** (one for join and check alike): the driver reads its clock once, when
 it builds the machine; every time comparison of the flow — blob expiry (step 3.2), the
 GroupInfo's open, the policy's ``expires_at_ns`` (step 6) — uses
@@ -29,6 +36,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from ..commit_pieces import Joiner, joiner_membership_update
+from ..envelope import envelope_of
 from ..errors import InvalidSetting
 from ..groupinfo_policy import (
     MembershipTags,
@@ -97,7 +106,10 @@ class JoinMachine(Machine[JoinOutcome]):
 
     ``policy_provider`` supplies the policy of GroupInfos without AppData;
     ``membership_tags`` reads a GroupInfo's GROUP_MEMBERSHIP tags for the ``max_uses``
-    count; ``random_bytes`` draws the refreshed blob's nonce.
+    count; ``random_bytes`` draws the refreshed blob's nonce; ``joiner`` (inbox id and
+    sequence id), when given, makes the machine build the joiner's membership proposal.
+    The step-10 refresh seals in the envelope of the blob the joiner joined from (the
+    version the group chose).
     """
 
     def __init__(
@@ -110,8 +122,14 @@ class JoinMachine(Machine[JoinOutcome]):
         policy_provider: PolicyProvider | None = None,
         membership_tags: MembershipTags | None = None,
         random_bytes: RandomBytes = os_random_bytes,
+        joiner: Joiner | None = None,
     ) -> None:
         self.payload = payload
+        self.membership_update = (
+            None
+            if joiner is None
+            else joiner_membership_update(joiner.inbox_id, joiner.sequence_id, payload)
+        )
         self.mode = mode
         self.options = options
         self.at_ns = check_instant(now_ns, options)
@@ -164,8 +182,9 @@ class JoinMachine(Machine[JoinOutcome]):
                     discarded=tuple(selection.discarded),
                     max_uses=verdict.max_uses,
                     uses=verdict.uses,
+                    membership_update=self.membership_update,
                 )
-            report = yield from ask(Commit(survivor))
+            report = yield from ask(Commit(survivor, self.membership_update))
             if isinstance(report, CommitRejected):
                 selection.reject(survivor, report.reason)
                 continue
@@ -194,6 +213,7 @@ class JoinMachine(Machine[JoinOutcome]):
             first_services=fetched.services,
             kinds=options.upload_kinds,
             random_bytes=self._random_bytes,
+            envelope=envelope_of(survivor.opened.blob),  # the envelope the group chose
         )
         return replace(joined, refresh=refresh.uploads, stale_check=check)
 

@@ -142,6 +142,8 @@ class ReadyToCommit(JoinOutcome):
     discarded: tuple[Discarded, ...] = ()
     max_uses: int = 0
     uses: int | None = 0
+    #: The joiner's own membership proposal (when the join was told who joins).
+    membership_update: bytes | None = None
 
     @property
     def uses_unknown(self) -> bool:
@@ -159,6 +161,9 @@ class ReadyToCommit(JoinOutcome):
             "max_uses": self.max_uses,
             "uses": self.uses,
             "uses_unknown": self.uses_unknown,
+            "membership_update": (
+                self.membership_update.hex() if self.membership_update is not None else None
+            ),
         }
         if self.survivor is not None:
             view = self.survivor.view

@@ -52,7 +52,7 @@ class UnknownEnumValue(MlsDecodeError):
 
 
 class UnsupportedMessage(MlsDecodeError):
-    """An MLSMessage that is not version mls10 carrying a GroupInfo."""
+    """An MLSMessage that is not version mls10, or not of the wire format expected."""
 
     code = "mls-unsupported-message"
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from .errors import Truncated, UnsupportedMessage
 from .proposals import Commit, Proposal
-from .schema import PROTOCOL_VERSIONS
+from .schema import PROTOCOL_VERSIONS, header_mismatch
 from .suites import CipherSuite, verify_with_label
 from .tls import (
     DEFAULT_LIMITS,
@@ -189,9 +189,7 @@ def decode_public_message(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Publi
     version = int.from_bytes(data[0:2], "big")
     wire_format = int.from_bytes(data[2:4], "big")
     if version not in PROTOCOL_VERSIONS or wire_format != WIRE_FORMAT_PUBLIC_MESSAGE:
-        raise UnsupportedMessage(
-            f"expected an mls10 PublicMessage, got version {version} wire format {wire_format}"
-        )
+        raise UnsupportedMessage(header_mismatch(version, wire_format, WIRE_FORMAT_PUBLIC_MESSAGE))
     message: PublicMessage = decode_exact(PUBLIC_MESSAGE, data[4:], limits)
     return message
 

@@ -44,6 +44,7 @@ from .schema import (
     GroupInfo,
     LeafNode,
     MlsMessage,
+    header_mismatch,
 )
 from .suites import SUITES, CipherSuite, suite, verify_with_label
 from .tls import DEFAULT_LIMITS, Limits, decode_exact, decode_struct, encode_varint
@@ -261,10 +262,7 @@ def parse_group_info(data: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> Gr
         version = int.from_bytes(data[0:2], "big")
         wire_format = int.from_bytes(data[2:4], "big")
         if version not in PROTOCOL_VERSIONS or wire_format != WIRE_FORMAT_GROUP_INFO:
-            raise UnsupportedMessage(
-                "expected an mls10 GroupInfo message, got version "
-                f"{version} wire format {wire_format}"
-            )
+            raise UnsupportedMessage(header_mismatch(version, wire_format, WIRE_FORMAT_GROUP_INFO))
     message = decode_struct(MlsMessage, data, options.limits)
     gi = message.group_info
     gi_ext = _unique_extensions(gi.extensions, "GroupInfo")

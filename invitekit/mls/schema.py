@@ -40,6 +40,21 @@ WIRE_FORMATS = {
     5: "mls_key_package",
 }
 WIRE_FORMAT_GROUP_INFO = 4
+
+
+def header_mismatch(version: int, wire_format: int, expected_wire_format: int) -> str:
+    """Why an ``MLSMessage`` header is not the expected one, worded without contradiction:
+    an unknown protocol version, or an mls10 message of another wire format."""
+    expected = WIRE_FORMATS[expected_wire_format]
+    if version not in PROTOCOL_VERSIONS:
+        return f"unsupported MLS protocol version {version} (only mls10, version 1, is read)"
+    got = WIRE_FORMATS.get(wire_format, "unknown")
+    return (
+        f"the message is mls10 but its wire format is {got} ({wire_format}), "
+        f"not {expected} ({expected_wire_format})"
+    )
+
+
 EXTENSION_APPLICATION_ID = 0x0001
 EXTENSION_RATCHET_TREE = 0x0002
 EXTENSION_REQUIRED_CAPABILITIES = 0x0003

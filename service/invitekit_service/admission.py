@@ -5,8 +5,11 @@ A storage backend loads a :class:`SlotState` while holding the slot's write lock
 :func:`decide` and applies the returned :class:`Decision` in the same transaction. Because
 the rules live here and nowhere else, every backend admits exactly the same uploads.
 
+Every envelope (:mod:`invitekit.envelope`: the XIP's v1 and invitekit's HPKE variants)
+carries the same metadata, so every rule below applies to all of them alike.
+
 Whole-blob identity (both kinds): an upload is "already stored" only when a retained
-entry is equal in all five blob fields (:func:`fields_key`); an upload that shares
+entry is equal in all its blob fields (:func:`fields_key`); an upload that shares
 ``(epoch, group_state_hash)`` with a retained entry but differs in any byte is its own
 entry. Metadata is uploader-asserted, so it never stands in for the bytes.
 
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from invitekit.blob import EncryptedBlob
+from invitekit.envelope import SealedBlob, envelope_of
 from invitekit.protocol import SlotKind
 
 
@@ -78,20 +82,34 @@ class SlotAddress:
 
 
 _FIELDS = struct.Struct(">QQ")
+#: Prefix of an HPKE blob's identity key (a v1 key starts with the 16 metadata bytes).
+_EXTENSION_IDENTITY = b"invitekit-ext/"
 
 
-def fields_key(blob: EncryptedBlob) -> bytes:
-    """SHA-256 over all five blob fields, length-delimited: the open slot's coalescing key.
+def fields_key(blob: SealedBlob) -> bytes:
+    """SHA-256 over all the blob's fields, length-delimited: the open slot's coalescing key.
 
-    Two uploads coalesce iff they carry equal nonce, ciphertext, epoch, group_state_hash
-    and expires_at_ns (XIP-82 rule 5), whatever protobuf dialect carried them.
+    v1: two uploads coalesce iff they carry equal nonce, ciphertext, epoch,
+    group_state_hash and expires_at_ns (XIP-82 rule 5), whatever protobuf dialect carried
+    them. HPKE: equal variant, ``sealed``, epoch, group_state_hash and expires_at_ns; the
+    variant-tagged prefix keeps an HPKE key from ever equalling a v1 one.
     """
     h = hashlib.sha256()
+    if isinstance(blob, EncryptedBlob):
+        parts: tuple[bytes, ...] = (blob.group_state_hash, blob.nonce, blob.ciphertext)
+    else:
+        h.update(_EXTENSION_IDENTITY + envelope_of(blob).value.encode() + b"\x00")
+        parts = (blob.group_state_hash, blob.sealed)
     h.update(_FIELDS.pack(blob.epoch, blob.expires_at_ns))
-    for part in (blob.group_state_hash, blob.nonce, blob.ciphertext):
+    for part in parts:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.digest()
+
+
+def stored_nonce(blob: SealedBlob) -> bytes:
+    """The ``nonce`` column and presence field: v1's nonce, empty for HPKE (it has none)."""
+    return blob.nonce if isinstance(blob, EncryptedBlob) else b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +130,7 @@ class Upload:
     def from_blob(
         cls,
         body: bytes,
-        blob: EncryptedBlob,
+        blob: SealedBlob,
         *,
         sha256: bytes,
         signature: bytes | None,
@@ -126,7 +144,7 @@ class Upload:
             epoch=blob.epoch,
             group_state_hash=blob.group_state_hash,
             expires_at_ns=blob.expires_at_ns,
-            nonce=blob.nonce,
+            nonce=stored_nonce(blob),
             signature=signature,
             received_ns=received_ns,
         )

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     landing_qr_library: Path | None = Field(
         None,
         description="qrcode-generator's dist/qrcode.js for the page's QR code (default: the"
-        " checkout's node_modules, installed by scripts/setup.sh; without it the page has no QR)",
+        " copy shipped in the package)",
     )
     apple_app_site_association: Path | None = Field(
         None, description="JSON file served at /.well-known/apple-app-site-association"

@@ -13,7 +13,7 @@ import hashlib
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from invitekit.blob import parse_blob
+from invitekit.envelope import parse_envelope
 from invitekit.errors import InvalidDigestLength, InviteKitError
 from invitekit.lane import verify_upload_digest
 from invitekit.protocol import (
@@ -122,7 +122,7 @@ class Handlers:
         ):
             raise Problem(ProblemCode.BAD_SIGNATURE)
         try:
-            parsed = parse_blob(body, max_bytes=settings.max_body_bytes)
+            parsed = parse_envelope(body, max_bytes=settings.max_body_bytes)
             if len(parsed.blob.group_state_hash) not in settings.digest_lengths:
                 raise InvalidDigestLength("digest length not accepted by this service")
         except InviteKitError as exc:

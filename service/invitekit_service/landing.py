@@ -15,8 +15,10 @@ Invariants (the fragment is the invite capability):
   second device; under "About this invite", the service host ("Hosted by") and the invite
   ID (first 8 hex digits of SHA-256 of the slot id, as the CLI prints it). The same code
   lays it out for a phone and for a wide screen (static/landing.css). The QR code is
-  drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``
-  (without it the page simply shows no QR code). It does
+  drawn in the browser by ``static/qr.js`` with the npm package ``qrcode-generator``,
+  vendored unchanged in ``static/vendor/qrcode-generator/`` with its licence and version, so
+  an installed wheel draws it with no checkout and no npm; package-lock.json pins the same
+  version and a test keeps the copy equal to it. It does
   not show the expiry: learning it would need a request naming the slot id (spec/SPEC.md,
   "Invite landing page").
 * Served at ``landing_path`` (default ``/i``) and its upper-case form (the compact link
@@ -59,25 +61,22 @@ PAGE_HEADERS = {
 
 
 QR_LIBRARY_ASSET = "qrcode.js"
-_CHECKOUT_QR_LIBRARY = (
-    Path(__file__).resolve().parents[2] / "node_modules" / "qrcode-generator" / "dist"
-    / "qrcode.js"
-)
+#: The vendored copy of the npm package ``qrcode-generator`` (``static/``-relative).
+VENDORED_QR_LIBRARY = ("vendor", "qrcode-generator", "qrcode.js")
 
 
-def _static(name: str) -> bytes:
-    return resources.files("invitekit_service").joinpath("static", name).read_bytes()
+def _static(*name: str) -> bytes:
+    return resources.files("invitekit_service").joinpath("static", *name).read_bytes()
 
 
-def qr_library(settings: Settings) -> bytes | None:
-    """The QR library's script: the configured file, else the checkout's ``node_modules``."""
-    path = settings.landing_qr_library or _CHECKOUT_QR_LIBRARY
-    try:
-        return path.read_bytes()
-    except OSError:
-        if settings.landing_qr_library is not None:
-            raise
-        return None
+def qr_library(settings: Settings) -> bytes:
+    """The QR library's script: the configured file, else the copy shipped in the package.
+
+    A configured file that cannot be read raises ``OSError`` (a start-up error).
+    """
+    if settings.landing_qr_library is not None:
+        return settings.landing_qr_library.read_bytes()
+    return _static(*VENDORED_QR_LIBRARY)
 
 
 def compact_path(path: str) -> str:
@@ -172,6 +171,7 @@ __all__ = [
     "PAGE_HEADERS",
     "QR_LIBRARY_ASSET",
     "STATIC_PREFIX",
+    "VENDORED_QR_LIBRARY",
     "add_landing_routes",
     "compact_path",
     "qr_library",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -99,12 +101,20 @@ class ServiceState:
         self.gc_wake.set()
 
 
-def _default_openapi_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
+#: spec/openapi.yaml as the wheel ships it (hatch_build.py) ...
+_PACKAGED_OPENAPI = "openapi.yaml"
+#: ... and where it is in a source checkout (an editable install).
+_CHECKOUT_OPENAPI = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
+
+
+def openapi_source() -> Traversable:
+    """The HTTP contract this service serves: the wheel's copy, else the checkout's."""
+    packaged = resources.files("invitekit_service").joinpath(_PACKAGED_OPENAPI)
+    return packaged if packaged.is_file() else _CHECKOUT_OPENAPI
 
 
 def _load_openapi(path: Path | None) -> bytes:
-    source = path or _default_openapi_path()
+    source = path or openapi_source()
     try:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):

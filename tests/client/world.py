@@ -21,9 +21,8 @@ from pathlib import Path
 import rine_mls
 
 from invitekit.drivers import CommitFn
-from invitekit.join import Survivor
 from invitekit.mls import GroupInfoView
-from invitekit.needs import CommitAccepted, CommitRejected, CommitReport
+from invitekit.needs import CommitAccepted, CommitRejected, CommitReport, CommitRequest
 from invitekit.policy import ExternalCommitPolicy
 
 SUITE = rine_mls.CIPHER_SUITE_CLASSICAL
@@ -116,7 +115,7 @@ class World:
         before the joiner reads back its state.
         """
 
-        async def commit(survivor: Survivor) -> CommitReport:
+        async def commit(survivor: CommitRequest) -> CommitReport:
             group = self.client(name).join_by_external_commit(survivor.group_info)
             bundle = group.last_commit()
             assert bundle is not None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from invitekit.blob import open_blob, parse_blob, seal
+from invitekit.envelope import open_envelope, parse_envelope
 from invitekit.hpke_blob import HpkeVariant, open_hpke, parse_hpke_blob, seal_hpke
 from invitekit.lane import LaneSigner
 from invitekit.link import make_link, parse_invite_text, payload_bytes_from_link
@@ -89,6 +90,12 @@ def _blob(data: bytes) -> None:
 def _hpke(data: bytes) -> None:
     parse_hpke_blob(data)
     open_hpke(data, KEY, now_ns=NOW)
+
+
+def _envelope(data: bytes) -> None:
+    """The one version dispatch every reader and the service use."""
+    parse_envelope(data)
+    open_envelope(data, KEY, now_ns=NOW)
 
 
 def _text(fn: Callable[[str], Any]) -> Callable[[bytes], Any]:
@@ -260,6 +267,7 @@ PARSERS: dict[str, Parser] = {
         Parser("policy", parse_policy_entry, _policy_seeds()),
         Parser("blob", _blob, _blob_seeds()),
         Parser("hpke-blob", _hpke, _hpke_seeds()),
+        Parser("envelope", _envelope, _blob_seeds() + _hpke_seeds()),
         Parser("link", _text(parse_invite_text), _link_seeds(), text=True),
         Parser("link-fragment", _text(payload_bytes_from_link), _link_seeds()[:2], text=True),
         Parser("ndef", parse_ndef_uri_record, (ndef_uri_record("https://example.org/i#abc"),)),

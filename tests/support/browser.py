@@ -42,12 +42,12 @@ FLAGS = (
 
 
 def chromium_path() -> str:
-    """The Debian chromium binary (scripts/setup.sh installs it); a failure if absent."""
+    """The Debian chromium binary (`scripts/setup.sh test` installs it); a failure if absent."""
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
         if found:
             return found
-    raise RuntimeError("chromium is not installed: run scripts/setup.sh")
+    raise RuntimeError("chromium is not installed: run scripts/setup.sh test")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from invitekit.commit_pieces import Joiner, membership_update
 from invitekit.mls.appdata import build_app_data_dictionary, decode_app_data_dictionary
 from invitekit.mls.framing import (
     FRAMED_CONTENT_TBS_LABEL,
@@ -192,14 +193,24 @@ def app_data_update(component_id: int, update: bytes | None) -> ProposalOrRef:
     return by_value(Proposal(proposal_type=PROPOSAL_APP_DATA_UPDATE, app_data_update=body))
 
 
-def joiner_entry(admitted_via: bytes, sequence_id: int = 9) -> bytes:
+#: The sequence id the fixtures' joiner entries carry.
+JOINER_SEQUENCE_ID = 9
+
+
+def joiner_entry(admitted_via: bytes, sequence_id: int = JOINER_SEQUENCE_ID) -> bytes:
+    """Any membership entry value (tests also need untagged and malformed-tag ones, which
+    invitekit's joiner API never builds)."""
     return MembershipEntry(sequence_id=sequence_id, admitted_via=admitted_via).to_bytes()
 
 
 def self_insert(inbox: bytes, admitted_via: bytes) -> ProposalOrRef:
-    """The joiner's own GROUP_MEMBERSHIP insert, as the XIP's atomic shape requires."""
-    delta = encode_delta([(MUTATION_INSERT, inbox, joiner_entry(admitted_via))])
-    return app_data_update(GROUP_MEMBERSHIP, delta)
+    """The joiner's own GROUP_MEMBERSHIP insert, as the XIP's atomic shape requires: built
+    by invitekit (:mod:`invitekit.commit_pieces`, the rule's one owner). An empty tag is
+    the untagged attack shape, which invitekit refuses to build; it is assembled here."""
+    if not admitted_via:
+        delta = encode_delta([(MUTATION_INSERT, inbox, joiner_entry(b""))])
+        return app_data_update(GROUP_MEMBERSHIP, delta)
+    return by_value(membership_update(Joiner(inbox, JOINER_SEQUENCE_ID), admitted_via))
 
 
 def resign(
