@@ -173,8 +173,9 @@ def test_container_serves_health_upload_and_join_check(
         assert health.returncode == 0, health.stderr
 
         _round_trip(f"http://127.0.0.1:{port}/v1", tmp_path)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/i", timeout=5) as page:
-            assert page.status == 200  # the landing page ships in the image
+        for path in ("/i", "/_landing/qrcode.js", "/openapi.json"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as page:
+                assert page.status == 200, path  # the page, its QR library, the contract
 
         database = data / "invitekit.sqlite3"
         assert database.exists()  # SQLite on the volume, written as the image's user
