@@ -1,10 +1,15 @@
 """Per-client and per-slot request budgets.
 
-Two homes for the counters, same rule (a moving window of ``limit`` hits per period; a
-refused hit is not charged):
+Two homes for the counters, same rule (about ``limit`` hits per period over a sliding
+window; a refused hit is not charged):
 
-* process memory (the ``limits`` package's moving window) — the SQLite default, where the
-  effective budget with ``--workers N`` is up to N times the configured one;
+* process memory (the ``limits`` package's sliding-window *counter*: two integers per key,
+  the current and the previous fixed window, the previous one weighted by how much of it
+  still overlaps the sliding window) — the SQLite default, where the effective budget with
+  ``--workers N`` is up to N times the configured one. A hit of cost ``n`` adds ``n`` to an
+  integer: the bookkeeping is constant per key and per request whatever the cost (the
+  ``limits`` moving window kept one list entry per unit of cost, so a byte quota charged
+  with the body size kept one entry per byte uploaded: about 21 bytes of memory per byte);
 * the database's shared counter (:class:`invitekit_service.storage.RateCounter`, PostgreSQL), where
   every process on every host charges the same budget. The byte quotas (a hit costing the
   upload's size) always use process memory: the shared counter charges one hit at a time.
@@ -17,7 +22,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from invitekit.protocol import ProblemCode
 
@@ -45,7 +50,7 @@ class RateLimits:
         slot_client_write_bytes: str | None = None,
         shared: RateCounter | None = None,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._shared = shared
         self._client_read: RateLimitItem = parse(client_read)
         self._client_write: RateLimitItem = parse(client_write)
