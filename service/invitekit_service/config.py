@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     body_bytes_in_flight: int = Field(
         64 << 20, ge=1, description="bound on upload bytes being read per process (503 above)"
     )
+    body_client_share: float = Field(
+        0.0625,
+        gt=0,
+        le=1,
+        description="fraction of body_bytes_in_flight one client (IPv4 address, IPv6 /64) may"
+        " hold (429 above; never less than one max_body_bytes body)",
+    )
+    body_network_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="fraction of body_bytes_in_flight one network (IPv4 /24, IPv6 /48) may"
+        " hold (429 above)",
+    )
     max_connections: int | None = Field(
         None,
         ge=1,

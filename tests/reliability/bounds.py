@@ -48,13 +48,15 @@ def session_from(src: str, *, limit: int = 100, timeout_s: float = 120) -> aioht
 
 @dataclass
 class Honest:
-    """An honest client from its own address: small open-slot uploads, each read back."""
+    """An honest client from its own address: small open-slot uploads (to one slot, or a
+    fresh slot each, to stay inside the per-slot share), each checked afterwards."""
 
     base_url: str
     src: str = "127.0.9.9"
     slot: bytes = field(default_factory=lambda: os.urandom(16))
+    fresh_slots: bool = False
     statuses: dict[int, int] = field(default_factory=dict)
-    acknowledged: list[str] = field(default_factory=list)
+    acknowledged: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def sent(self) -> int:
@@ -64,20 +66,26 @@ class Honest:
     def accepted(self) -> int:
         return self.statuses.get(201, 0) + self.statuses.get(200, 0)
 
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
     async def upload(self, http: aiohttp.ClientSession) -> int:
         body = big_blob(2048, epoch=len(self.acknowledged) + 1)
-        async with http.post(self.base_url + open_path(self.slot) + "/blobs", data=body) as r:
+        path = open_path(None if self.fresh_slots else self.slot)
+        async with http.post(self.base_url + path + "/blobs", data=body) as r:
             data = await r.json(content_type=None)
             self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
             if r.status in (200, 201):
-                self.acknowledged.append(data["sha256"])
+                self.acknowledged.append((path, data["sha256"]))
             return r.status
 
     async def all_still_there(self, http: aiohttp.ClientSession) -> int:
-        """How many acknowledged uploads are missing (expected 0 within retention)."""
+        """How many acknowledged uploads are missing (the open slot keeps the newest 8)."""
         missing = 0
-        for sha in self.acknowledged[-8:]:  # the open slot keeps the newest 8
-            async with http.head(self.base_url + open_path(self.slot) + "/blobs/" + sha) as r:
+        kept = self.acknowledged if self.fresh_slots else self.acknowledged[-8:]
+        for path, sha in kept:
+            async with http.head(self.base_url + path + "/blobs/" + sha) as r:
                 missing += r.status != 200
         return missing
 
