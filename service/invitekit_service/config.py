@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     open_retention: int = Field(8, ge=1, le=1024)
     max_candidates: int = Field(32, ge=1, le=1024, description="upper bound for ?limit=")
     group_commit_max: int = Field(256, ge=1, le=10_000)
+    disk_reserve_bytes: int = Field(
+        32 << 20,
+        ge=0,
+        description="SQLite: space kept allocated beside the database so that recovery from a"
+        " full disk can always checkpoint and truncate the WAL (also the WAL size cap; 0: none)",
+    )
 
     rate_limits_enabled: bool = True
     client_read_limit: str = "1200/minute"
