@@ -24,7 +24,7 @@ from ..policy import parse_policy_entry
 from ..sealing import seal_group_info
 from ..wire import Dialect
 from .errors import cli_errors
-from .io import emit_result, read_binary
+from .io import Input, emit_result, read_binary
 from .options import EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
 from .render import policy_view
@@ -130,8 +130,8 @@ def seal(
     the policy; nothing is taken on trust from the command line except the epoch start,
     which is required. A blob that would already be expired is refused.
     """
-    group_info = read_binary(group_info_file)
-    policy = parse_policy_entry(read_binary(policy_file, input_encoding)).policy
+    group_info = read_binary(group_info_file, Input.GROUP_INFO)
+    policy = parse_policy_entry(read_binary(policy_file, Input.POLICY, input_encoding)).policy
     started = parse_epoch_start_ns(epoch_start_ns)
     preflight_seal(group_info, policy, started)
     blob = seal_group_info(group_info, policy, started, verify=VerifyLevel(verify))

@@ -19,7 +19,7 @@ import typer
 from ..commit_validation import Accepted, Rejected, Verdict, validate_commit
 from ..mls import VerifyLevel, verify_group_info
 from .errors import cli_errors, fail
-from .io import emit_json, read_binary
+from .io import Input, emit_json, read_binary
 
 EXIT_REJECTED = 1
 
@@ -67,8 +67,8 @@ def validate_commit_cmd(
         raise fail("bad-input", "timestamps are non-negative nanoseconds")
     if commit_file == "-" and group_info_file == "-":
         raise fail("bad-input", "only one input can come from stdin")
-    state = verify_group_info(read_binary(group_info_file), VerifyLevel.TREE)
-    commit = read_binary(commit_file)
+    state = verify_group_info(read_binary(group_info_file, Input.GROUP_INFO), VerifyLevel.TREE)
+    commit = read_binary(commit_file, Input.COMMIT)
     verdict = validate_commit(commit, state, envelope_ns=envelope_ns, epoch_start_ns=epoch_start_ns)
     if as_json:
         emit_json(verdict_json(verdict))
