@@ -26,6 +26,7 @@ import pytest
 from invitekit.blob import seal
 from invitekit.protocol import b64url
 
+from .bounds import MIB, memory
 from .harness import SqliteBackend, record_figures
 
 ROOT = os.geteuid() == 0
@@ -238,6 +239,7 @@ async def test_full_disk_recovers_when_less_than_the_wal_is_freed(
             if status == 201:
                 acked.append((path, sha))
 
+        before = memory(svc.pid)
         async with aiohttp.ClientSession() as http:
             base = svc.base_url
             for got in await asyncio.gather(*(upload_large(http, base, n) for n in range(24))):
@@ -265,9 +267,12 @@ async def test_full_disk_recovers_when_less_than_the_wal_is_freed(
             for path, sha in acked:
                 async with http.head(base + path + "/blobs/" + sha) as r:
                     assert r.status == 200, (path, sha)
+        end = memory(svc.pid)
         figures = {"acknowledged": len(acked), "statuses": statuses, "wal_bytes": wal_size,
                    "freed_bytes": SPARE_BYTES, "ready_after": status, "uploads_after": after,
-                   "lost": 0}
+                   "lost": 0, "rss_before_mib": round(before["rss"] / MIB, 1),
+                   "rss_peak_mib": round(end["peak"] / MIB, 1),
+                   "rss_after_mib": round(end["rss"] / MIB, 1)}
         record_figures("disk-full-wal", figures)
         assert status == 200, figures
         assert after == [201, 201, 201], figures

@@ -20,7 +20,7 @@ SCALE = env_float("RELIABILITY_SCALE", 1.0)
 async def test_byte_quota_bookkeeping_does_not_grow_with_bytes(make_service) -> None:
     uploads = int(8 * SCALE)
     svc = make_service("--no-access-log")
-    honest = Honest(svc.base_url)
+    honest = Honest(svc.base_url, fresh_slots=True)
     statuses: dict[int, int] = {}
     sent = 0
     async with session_from("127.0.5.5") as attacker, session_from(honest.src) as http:
