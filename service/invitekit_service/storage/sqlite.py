@@ -364,13 +364,28 @@ class SqliteBlobStore:
         if path == ":memory:" or path.startswith("file::memory:"):
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+
+        def create() -> None:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            try:
+                conn.execute(_AUTO_VACUUM)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.close()
+
         try:
-            conn.execute(_AUTO_VACUUM)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+            create()
+        except sqlite3.OperationalError:
+            # A full disk (a WAL left by a crash cannot be replayed into a database file that
+            # cannot grow): the reserve is there to make this start possible. The store
+            # allocates it again when it starts, or reports not ready until it fits.
+            reserve = Path(path + "-reserve")
+            if not reserve.exists():
+                raise
+            reserve.unlink()
+            create()
 
     async def start(self) -> None:
         """Open the writer, the inline reader and the reader pool; start group commit."""
@@ -387,9 +402,11 @@ class SqliteBlobStore:
         except sqlite3.Error as exc:
             await self.close()
             raise StorageUnavailable("cannot open the SQLite database") from exc
-        if not await loop.run_in_executor(self._write_exec, self._ensure_reserve):
-            self._write_failed = True  # not ready until the reserve fits (recovery)
-            self._start_recovery()
+        # Not ready until a write is shown to work: at start the reserve is allocated and a
+        # probe row committed (the whole recovery only once that fails), so a process
+        # started on a full disk reports it instead of taking uploads it cannot store.
+        self._write_failed = True
+        self._start_recovery(at_start=True)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_loop(), name="sqlite-checkpoint"
@@ -793,25 +810,31 @@ class SqliteBlobStore:
 
     # --- recovery after a failed write (full disk, read-only file, I/O error) ----------
 
-    def _start_recovery(self) -> None:
+    def _start_recovery(self, *, at_start: bool = False) -> None:
         """Retry recovery in the background until it succeeds (unless that already runs)."""
         if self._closed or (self._recovery_task is not None and not self._recovery_task.done()):
             return
-        self._recovery_task = asyncio.create_task(self._recovery_loop(), name="sqlite-recover")
+        self._recovery_task = asyncio.create_task(
+            self._recovery_loop(at_start), name="sqlite-recover"
+        )
 
-    async def _recovery_loop(self) -> None:
+    async def _recovery_loop(self, at_start: bool) -> None:
+        light = at_start
         while self._write_failed and not self._closed:
+            if await self._recover(light=light):
+                return
+            light = False
             await asyncio.sleep(_RECOVER_EVERY_S)
-            if self._write_failed:
-                await self._recover()
 
-    async def _recover(self) -> bool:
-        """One recovery attempt on the writer thread (module doc); True when writes work."""
+    async def _recover(self, *, light: bool = False) -> bool:
+        """One recovery attempt on the writer thread (module doc); True when writes work.
+        ``light``: at start, only the reserve and the probe (no checkpoint to wait for)."""
         assert self._write_exec is not None
         loop = asyncio.get_running_loop()
         step = ["release"]
+        work = self._start_on_writer if light else self._recover_on_writer
         try:
-            await loop.run_in_executor(self._write_exec, self._recover_on_writer, step)
+            await loop.run_in_executor(self._write_exec, work, step)
         except (sqlite3.Error, OSError) as exc:
             _LOG.warning(
                 "write recovery failed",
@@ -822,6 +845,14 @@ class SqliteBlobStore:
         _LOG.info("writes recovered")
         return True
 
+    def _start_on_writer(self, step: list[str]) -> None:
+        """Writer thread, at start: allocate the reserve, commit and drop the probe row."""
+        step[0] = "reserve"
+        if not self._ensure_reserve():
+            raise OSError("the disk reserve does not fit")
+        step[0] = "probe"
+        self._probe_write()
+
     def _recover_on_writer(self, step: list[str]) -> None:
         """Writer thread: release the reserve, checkpoint and truncate the WAL, take the
         reserve back, commit and drop a 1 MiB probe row (raises while any step fails;
@@ -831,10 +862,14 @@ class SqliteBlobStore:
         with contextlib.suppress(FileNotFoundError):
             self._reserve.unlink()
         step[0] = "checkpoint"
-        with self._turn.held():
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            raise sqlite3.OperationalError("checkpoint could not finish")
+        try:
+            with self._turn.held():
+                busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                raise sqlite3.OperationalError("checkpoint could not finish")
+        except sqlite3.Error:
+            self._ensure_reserve()  # keep the reserve for the next attempt if it still fits
+            raise
         step[0] = "reserve"
         if not self._ensure_reserve():
             raise OSError("the disk reserve does not fit")
