@@ -40,7 +40,9 @@ Threads and connections (all plain :mod:`sqlite3`):
   database and truncates it (the pages it moves are at most the WAL backlog, which the
   backstop keeps under the reserve), re-allocates the reserve (it fits again: the truncated
   WAL gave back at least what the database took), and commits a 1 MiB probe row. Only then
-  is the store ready again.
+  is the store ready again. A store that starts is ready once the reserve is allocated and
+  the probe committed; opening a database whose WAL cannot be replayed on a full disk
+  releases the reserve first.
 
 Unsigned 64-bit values (epoch, expires_at_ns) are stored as 8-byte big-endian blobs, which
 SQLite compares with ``memcmp`` — i.e. numerically.
@@ -155,6 +157,8 @@ _RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this
 _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
 _DEFAULT_RESERVE = 32 << 20  # the disk reserve (module doc)
+_RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
+_INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 _LOG = logging.getLogger("invitekit.service.sqlite")
 
 
@@ -166,8 +170,6 @@ def _error_name(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return errno.errorcode.get(exc.errno, type(exc).__name__)
     return type(exc).__name__
-_RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
-_INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
 def sqlite_path_from_url(url: str) -> str:
