@@ -10,12 +10,13 @@
 #   scripts/reliability.sh connections [--scale X]       # X times the CI connection counts
 #   scripts/reliability.sh floods [--scale X]
 #   scripts/reliability.sh disk | secrecy
+#   scripts/reliability.sh bounds [--scale X]            # resource bounds; 2: the issue's sizes
 #   scripts/reliability.sh all                           # every profile at its long default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test  # idempotent; adds the dev extra to a .venv that scripts/run.sh made
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 profile=$1; shift
 export RELIABILITY_OUT=${RELIABILITY_OUT:-$PWD/.reliability-out}
@@ -51,7 +52,11 @@ case $profile in
           run "$T/test_floods.py" ;;
   disk) run "$T/test_disk.py" ;;
   secrecy) run "$T/test_secrecy.py" ;;
-  all) for p in crash schema parsers connections floods disk secrecy; do "$0" "$p"; done ;;
+  bounds) : "${RELIABILITY_SCALE:=2}"; export RELIABILITY_SCALE
+          run "$T/test_quota_memory.py" "$T/test_body_shares.py" "$T/test_lane_budget.py" \
+              "$T/test_disk.py" -k "quota or held_bodies or lane_budget or wal"
+          RELIABILITY_SCALE=5 run "$T/test_cli_input.py" ;;
+  all) for p in crash schema parsers connections floods disk secrecy bounds; do "$0" "$p"; done ;;
   *) usage ;;
 esac
 echo "figures: $RELIABILITY_OUT"

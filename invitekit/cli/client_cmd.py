@@ -40,7 +40,7 @@ from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
 from ..refresh import RefreshReport, RefreshRole
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
-from .io import emit_json, read_binary, read_source
+from .io import Input, emit_json, read_binary, read_source, read_text
 from .options import (
     EnvelopeOpt,
     EpochStartOpt,
@@ -96,11 +96,11 @@ def _client(loopback: bool, timeout: float) -> InviteClient:
 
 
 def _invite_text(invite: str) -> str:
-    return sys.stdin.read() if invite == "-" else invite
+    return read_text("-", Input.INVITE) if invite == "-" else invite
 
 
 def _load_policy(source: str) -> ExternalCommitPolicy:
-    policy = parse_policy_entry(read_binary(source)).policy
+    policy = parse_policy_entry(read_binary(source, Input.POLICY)).policy
     active_invite(policy, "use a revoked policy")
     return policy
 
@@ -178,7 +178,7 @@ def upload_cmd(
         if epoch_start_ns is None:
             raise fail("usage", "--group-info needs --epoch-start-ns (nanoseconds or 'now')")
         policy = _load_policy(policy_file)
-        gi = read_source(group_info)
+        gi = read_source(group_info, Input.GROUP_INFO)
         start = parse_epoch_start_ns(epoch_start_ns)
         preflight_seal(gi, policy, start)
         targets = _targets_policy(policy, overrides)
@@ -197,7 +197,7 @@ def upload_cmd(
         return
     if blob_file is None:
         raise fail("usage", "give --blob, or --group-info with --policy")
-    body = read_source(blob_file)
+    body = read_source(blob_file, Input.BLOB)
     blob = parse_envelope(body).blob  # refuse to send what is not a blob (any envelope)
     pointers: tuple[ServicePointer, ...] = ()
     if invite is not None:
@@ -334,7 +334,9 @@ def join_check_cmd(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run the join flow up to (not including) the commit; print what a joiner would get."""
-    known = parse_policy_entry(read_binary(policy_file)).policy if policy_file else None
+    known = (
+        parse_policy_entry(read_binary(policy_file, Input.POLICY)).policy if policy_file else None
+    )
     overrides = check_urls(service, loopback)
     payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     try:
@@ -379,7 +381,7 @@ def refresh_cmd(
     anywhere).
     """
     policy = _load_policy(policy_file)
-    gi = read_source(group_info)
+    gi = read_source(group_info, Input.GROUP_INFO)
     start = parse_epoch_start_ns(epoch_start_ns)
     kinds = _kinds(kind, DEFAULT_WRITE_KINDS)
     extra = check_urls(service, loopback)

@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from ..errors import InviteKitError
+from .io import InputRefused
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,6 +32,8 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except InviteKitError as exc:
+            raise fail(exc.code, str(exc)) from None
+        except InputRefused as exc:
             raise fail(exc.code, str(exc)) from None
         except FileNotFoundError as exc:
             raise fail("file-not-found", str(exc)) from None

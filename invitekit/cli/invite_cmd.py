@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors, fail
-from .io import emit_result, read_binary
+from .io import Input, emit_result, read_binary
 from .options import JsonOpt, LoopbackOpt
 from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
@@ -78,7 +79,7 @@ INSPECTORS: dict[str, Inspector] = {
 
 
 def _policy_invite(source: str, encoding: str) -> InvitePayload:
-    return parse_policy_entry(read_binary(source, encoding)).policy.invite()
+    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy.invite()
 
 
 @cli_errors
@@ -168,10 +169,11 @@ def mint(
 def _read_any(source: str) -> tuple[bytes, str | None]:
     """(bytes, text) of ``source``: a file, ``-``, or a literal link/base64url/hex string.
 
-    An argument that is neither an existing file nor readable invite text is a missing
-    file (``file-not-found``), not an unrecognized input.
+    An argument that is neither an existing path nor readable invite text is a missing
+    file (``file-not-found``), not an unrecognized input; an existing path that is not a
+    regular file (a directory, FIFO, device) is refused as such by :func:`read_binary`.
     """
-    if source != "-" and not Path(source).is_file():
+    if source != "-" and not os.path.lexists(source):
         if len(source) > link_mod.MAX_INVITE_TEXT:
             raise FileNotFoundError("no such file, and too long for invite text")
         if "://" not in source and "#" not in source:  # not a link: a path, or encoded text
@@ -180,7 +182,7 @@ def _read_any(source: str) -> tuple[bytes, str | None]:
             except InviteKitError:
                 raise FileNotFoundError(f"no such file: {source}") from None
         return source.encode(), source
-    data = read_binary(source)
+    data = read_binary(source, Input.ANY)
     try:
         return data, data.decode("ascii")
     except UnicodeDecodeError:

@@ -25,7 +25,7 @@ from ..policy import parse_policy_entry
 from ..sealing import seal_group_info
 from ..wire import Dialect
 from .errors import cli_errors, fail
-from .io import emit_result, read_binary
+from .io import Input, emit_result, read_binary
 from .options import EnvelopeOpt, EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
 from .render import instant_text, policy_view
@@ -136,8 +136,8 @@ def seal(
     """
     if legacy and not envelope.xip:
         raise fail("usage", f"--legacy is a v1 dialect; the {envelope} envelope has none")
-    group_info = read_binary(group_info_file)
-    policy = parse_policy_entry(read_binary(policy_file, input_encoding)).policy
+    group_info = read_binary(group_info_file, Input.GROUP_INFO)
+    policy = parse_policy_entry(read_binary(policy_file, Input.POLICY, input_encoding)).policy
     started = parse_epoch_start_ns(epoch_start_ns)
     preflight_seal(group_info, policy, started)
     blob = seal_group_info(

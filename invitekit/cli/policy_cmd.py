@@ -13,7 +13,7 @@ from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import ExternalCommitPolicy, parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors
-from .io import emit_result, read_binary
+from .io import Input, emit_result, read_binary
 from .options import ExpireInOpt, JsonOpt, parse_duration_ns, parse_instant_ns
 from .render import policy_view
 
@@ -50,7 +50,7 @@ InputEncodingOption = Annotated[
 
 
 def _load(source: str, encoding: str) -> ExternalCommitPolicy:
-    return parse_policy_entry(read_binary(source, encoding)).policy
+    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy
 
 
 def _finish(

@@ -44,6 +44,7 @@ def create_app(
             settings.database,
             max_batch=settings.group_commit_max,
             pool_size=settings.database_pool_size,
+            disk_reserve_bytes=settings.disk_reserve_bytes,
         )
     )
     state = ServiceState(settings, backend, run_gc=run_gc)

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     open_retention: int = Field(8, ge=1, le=1024)
     max_candidates: int = Field(32, ge=1, le=1024, description="upper bound for ?limit=")
     group_commit_max: int = Field(256, ge=1, le=10_000)
+    disk_reserve_bytes: int = Field(
+        32 << 20,
+        ge=0,
+        description="SQLite: space kept allocated beside the database so that recovery from a"
+        " full disk can always checkpoint and truncate the WAL (also the WAL size cap; 0: none)",
+    )
 
     rate_limits_enabled: bool = True
     client_read_limit: str = "1200/minute"
@@ -92,6 +98,20 @@ class Settings(BaseSettings):
     )
     body_bytes_in_flight: int = Field(
         64 << 20, ge=1, description="bound on upload bytes being read per process (503 above)"
+    )
+    body_client_share: float = Field(
+        0.0625,
+        gt=0,
+        le=1,
+        description="fraction of body_bytes_in_flight one client (IPv4 address, IPv6 /64) may"
+        " hold (429 above; never less than one max_body_bytes body)",
+    )
+    body_network_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="fraction of body_bytes_in_flight one network (IPv4 /24, IPv6 /48) may"
+        " hold (429 above)",
     )
     max_connections: int | None = Field(
         None,

@@ -110,6 +110,7 @@ class Handlers:
         body = await read_body(
             request,
             state.bodies,
+            client=client,
             max_bytes=settings.max_body_bytes,
             timeout_s=settings.body_timeout_s,
         )

@@ -1,10 +1,17 @@
 """Per-client and per-slot request budgets.
 
-Two homes for the counters, same rule (a moving window of ``limit`` hits per period; a
+Two homes for the counters, same rule (``limit`` hits per period over a sliding window; a
 refused hit is not charged):
 
-* process memory (the ``limits`` package's moving window) — the SQLite default, where the
-  effective budget with ``--workers N`` is up to N times the configured one;
+* process memory — the SQLite default, where the effective budget with ``--workers N`` is
+  up to N times the configured one. Request budgets (a hit costs 1) use the ``limits``
+  package's moving window: exact, one entry per admitted request while it is in the window.
+  The byte quotas (a hit costs the upload's size) use its sliding-window *counter*: two
+  integers per key, the current fixed window and the previous one weighted by how much of
+  it still overlaps, so a hit of cost ``n`` adds ``n`` to an integer. Bookkeeping is
+  constant per request whatever the cost — the moving window keeps one entry per unit of
+  cost, so a byte quota kept there held one entry per byte uploaded (about 21 bytes of
+  memory per byte);
 * the database's shared counter (:class:`invitekit_service.storage.RateCounter`, PostgreSQL), where
   every process on every host charges the same budget. The byte quotas (a hit costing the
   upload's size) always use process memory: the shared counter charges one hit at a time.
@@ -17,7 +24,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from invitekit.protocol import ProblemCode
 
@@ -45,7 +52,9 @@ class RateLimits:
         slot_client_write_bytes: str | None = None,
         shared: RateCounter | None = None,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        storage = MemoryStorage()
+        self._hits = MovingWindowRateLimiter(storage)  # cost 1: one entry per request
+        self._costs = SlidingWindowCounterRateLimiter(storage)  # any cost: two integers
         self._shared = shared
         self._client_read: RateLimitItem = parse(client_read)
         self._client_write: RateLimitItem = parse(client_write)
@@ -59,15 +68,17 @@ class RateLimits:
         """True when the budgets are shared by every process using the database."""
         return self._shared is not None
 
-    async def _take(self, item: RateLimitItem, scope: str, key: str, cost: int = 1) -> None:
-        if self._shared is not None and cost == 1:
+    async def _take(self, item: RateLimitItem, scope: str, key: str, cost: int = 0) -> None:
+        """Charge one request (``cost`` 0) or ``cost`` units of a quota, or raise a 429."""
+        if self._shared is not None and cost == 0:
             retry_s = await self._shared.hit(scope, key, item.amount, item.get_expiry())
             if retry_s is None:
                 return
             raise _limited(scope, math.ceil(retry_s))
-        if self._limiter.hit(item, scope, key, cost=cost):
+        limiter = self._hits if cost == 0 else self._costs
+        if limiter.hit(item, scope, key, cost=max(cost, 1)):
             return
-        stats = self._limiter.get_window_stats(item, scope, key)
+        stats = limiter.get_window_stats(item, scope, key)
         raise _limited(scope, math.ceil(stats.reset_time - time.time()))
 
     async def client_read(self, client: str) -> None:

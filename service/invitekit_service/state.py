@@ -55,7 +55,12 @@ class ServiceState:
         )
         self.run_gc = run_gc
         self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
-        self.bodies = BodyBudget(settings.body_bytes_in_flight)
+        self.bodies = BodyBudget.shares(
+            settings.body_bytes_in_flight,
+            client_share=settings.body_client_share,
+            network_share=settings.body_network_share,
+            max_body=settings.max_body_bytes,
+        )
         Gauge(
             "invitekit_body_bytes_in_flight",
             "Upload body bytes reserved by reads in progress",

@@ -218,8 +218,8 @@ class Service:
         assert self.proc.proc is not None
         return self.proc.proc.pid
 
-    def start(self) -> Service:
-        self.proc.start()
+    def start(self, *, ready: bool = True) -> Service:
+        self.proc.start(ready=ready)
         return self
 
     async def astart(self) -> None:

@@ -13,6 +13,7 @@ prlimit) is a third way to make writes fail, and needs no root.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -25,17 +26,22 @@ import pytest
 from invitekit.blob import seal
 from invitekit.protocol import b64url
 
+from .bounds import MIB, memory
 from .harness import SqliteBackend, record_figures
 
 ROOT = os.geteuid() == 0
 TMPFS_BYTES = 6 << 20
+# the disk reserve (SQLite store) sized for a 6 MiB file system
+DISK_FLAGS = ["--disk-reserve-bytes", str(1 << 20)]
+WAL_TMPFS_BYTES = 16 << 20
+SPARE_BYTES = 2 << 20  # what the operator frees in the WAL test: less than the WAL held
 
 
 @contextlib.contextmanager
-def small_filesystem(where: Path) -> Iterator[Path]:
-    """A fresh tmpfs of TMPFS_BYTES at ``where`` (unmounted afterwards)."""
+def small_filesystem(where: Path, size: int = TMPFS_BYTES) -> Iterator[Path]:
+    """A fresh tmpfs of ``size`` bytes at ``where`` (unmounted afterwards)."""
     where.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(where)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                    check=True)
     try:
         yield where
@@ -79,7 +85,7 @@ async def exercise(make_service, db_dir: Path, break_it, repair) -> dict:  # typ
     recovery and that every acknowledged upload is still there."""
     backend = SqliteBackend()
     db_dir.mkdir(parents=True, exist_ok=True)
-    svc = make_service("--no-access-log", "--no-rate-limits-enabled",
+    svc = make_service("--no-access-log", "--no-rate-limits-enabled", *DISK_FLAGS,
                        database_url=backend.database_url(db_dir))
     acked: list[tuple[str, str]] = []
     refused: dict[int, int] = {}
@@ -187,3 +193,106 @@ async def test_file_size_limit_gives_503_and_recovers(make_service, tmp_path: Pa
 
     figures = await exercise(make_service, tmp_path / "db", break_it, repair)
     record_figures("disk-fsize", figures)
+
+
+async def upload_large(http: aiohttp.ClientSession, base: str, n: int) -> tuple[int, str, str]:
+    """A 200 kB blob to its own open slot: (status, slot path, sha256 or problem type)."""
+    path = f"/v1/slots/{b64url(n.to_bytes(4, 'big') + b'wal-test-slot')}/open"
+    body = seal(os.urandom(200_000), bytes(32), epoch=n,
+                group_state_hash=os.urandom(32)).to_bytes()
+    async with http.post(base + path + "/blobs", data=body) as r:
+        data = await r.json(content_type=None)
+        return r.status, path, data.get("sha256", data.get("type", ""))
+
+
+async def wait_ready(http: aiohttp.ClientSession, base: str, attempts: int = 120) -> int:
+    """Poll ``/readyz`` until 200 (a liveness bound of ``attempts`` half-second polls)."""
+    status = 0
+    for _ in range(attempts):
+        status = await ready(http, base)
+        if status == 200:
+            break
+        await asyncio.sleep(0.5)
+    return status
+
+
+@pytest.mark.skipif(not ROOT, reason="mounting a tmpfs needs root (CI runs as root)")
+async def test_full_disk_recovers_when_less_than_the_wal_is_freed(
+    make_service, tmp_path: Path
+) -> None:
+    """A burst of uploads leaves a large WAL; the disk then fills (a filler file), and the
+    uploads that follow fill the WAL with pages the database file cannot grow to take, so
+    no checkpoint can run. The operator frees less space than the WAL holds. The service
+    must recover by itself (checkpoint and truncate the WAL with the help of its reserve),
+    report ready, and take uploads again; nothing acknowledged is lost."""
+    with small_filesystem(tmp_path / "fs", WAL_TMPFS_BYTES) as fs:
+        backend = SqliteBackend()
+        (fs / "db").mkdir()
+        svc = make_service("--no-access-log", "--no-rate-limits-enabled", *DISK_FLAGS,
+                           database_url=backend.database_url(fs / "db"))
+        acked: list[tuple[str, str]] = []
+        statuses: dict[int, int] = {}
+
+        def count(status: int, path: str, sha: str) -> None:
+            statuses[status] = statuses.get(status, 0) + 1
+            assert status in (201, 503), (status, sha)
+            if status == 201:
+                acked.append((path, sha))
+
+        before = memory(svc.pid)
+        async with aiohttp.ClientSession() as http:
+            base = svc.base_url
+            for got in await asyncio.gather(*(upload_large(http, base, n) for n in range(24))):
+                count(*got)  # one burst: a WAL of megabytes before any checkpoint
+            await asyncio.sleep(2)  # the checkpointer copies it (the WAL file keeps its size)
+            spare = fs / "operator-spare"
+            spare.write_bytes(b"\0" * SPARE_BYTES)
+            fill(fs / "filler")
+            in_a_row, n = 0, 100
+            while in_a_row < 5:
+                n += 1
+                status, path, sha = await upload_large(http, base, n)
+                count(status, path, sha)
+                in_a_row = in_a_row + 1 if status == 503 else 0
+            wal = Path(svc.database_url.removeprefix("sqlite:///") + "-wal")
+            wal_size = wal.stat().st_size if wal.exists() else 0
+            assert await ready(http, base) == 503
+            # a restart while the disk is still full: the process comes up (not ready)
+            first = memory(svc.pid)
+            await http.close()
+            svc.stop()
+            await asyncio.to_thread(svc.start, ready=False)
+        async with aiohttp.ClientSession() as http:
+            base = svc.base_url
+            restarted_ready = await ready(http, base)
+            assert restarted_ready == 503
+            for path, sha in acked:  # reads work on the full disk
+                async with http.head(base + path + "/blobs/" + sha) as r:
+                    assert r.status == 200, (path, sha)
+            spare.unlink()  # less than the WAL holds (on the code before the fix)
+            status = await wait_ready(http, base)
+            after = []
+            for n in range(1000, 1003):
+                got = await upload_large(http, base, n)
+                after.append(got[0])
+                count(*got)
+            for path, sha in acked:
+                async with http.head(base + path + "/blobs/" + sha) as r:
+                    assert r.status == 200, (path, sha)
+        end = memory(svc.pid)
+        figures = {"acknowledged": len(acked), "statuses": statuses, "wal_bytes": wal_size,
+                   "freed_bytes": SPARE_BYTES, "ready_after": status, "uploads_after": after,
+                   "lost": 0, "rss_before_mib": round(before["rss"] / MIB, 1),
+                   "rss_peak_mib": round(max(first["peak"], end["peak"]) / MIB, 1),
+                   "rss_after_mib": round(end["rss"] / MIB, 1)}
+        record_figures("disk-full-wal", figures)
+        assert status == 200, figures
+        assert after == [201, 201, 201], figures
+        svc.stop()
+        backend.integrity_check(svc.database_url)
+        # restarts on the nearly full disk (ready again only with a probe's worth free)
+        svc.start(ready=False)
+        async with aiohttp.ClientSession() as http:
+            for path, sha in acked:
+                async with http.head(svc.base_url + path + "/blobs/" + sha) as r:
+                    assert r.status == 200, (path, sha)

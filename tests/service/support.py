@@ -225,7 +225,9 @@ class ServiceProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 30.0, *, ready: bool = True) -> ServiceProcess:
+        """Start the process; return once ``/readyz`` (or, with ``ready=False``, ``/healthz``)
+        answers 200."""
         if not self.port:
             self.port = free_port()
         self.log_path = self.workdir / f"service-{self.port}-{time.monotonic_ns()}.log"
@@ -248,7 +250,8 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited early:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.base_url + "/readyz", timeout=1) as r:
+                probe = "/readyz" if ready else "/healthz"
+                with urllib.request.urlopen(self.base_url + probe, timeout=1) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):

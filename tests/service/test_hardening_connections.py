@@ -101,9 +101,11 @@ async def test_slow_bodies_are_bounded_and_closed(
         writer.close()
     statuses = [int(answer.split(b" ", 2)[1]) for answer in answers if answer]
     assert statuses, "no slow-body connection got an answer"
-    assert set(statuses) <= {408, 503}, statuses
+    assert set(statuses) <= {408, 429, 503}, statuses
     assert 408 in statuses, statuses  # a body that started and stalled
-    assert 503 in statuses, statuses  # a body past the bytes-in-flight bound
+    # a body past the bytes-in-flight bound: the client's share of it (429, one address
+    # here) or the whole of it (503)
+    assert {429, 503} & set(statuses), statuses
     assert all(b"application/problem+json" in answer for answer in answers if answer)
     assert await _metric(guarded, session, "invitekit_body_bytes_in_flight") == 0
     await _probe(guarded, session, invite)

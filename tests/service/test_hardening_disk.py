@@ -103,7 +103,9 @@ async def test_a_database_that_cannot_write_is_not_ready_and_recovers(
     session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     limit = 3 << 20
-    args = ["--no-rate-limits-enabled", "--no-access-log", "--gc-interval-s", "3600"]
+    # the disk reserve (allocated at start) must fit under the file-size limit
+    args = ["--no-rate-limits-enabled", "--no-access-log", "--gc-interval-s", "3600",
+            "--disk-reserve-bytes", str(1 << 20)]
     # Soft limit 3 MiB, hard unlimited: lifting the soft limit later needs no privilege.
     with launched(tmp_path, ["prlimit", f"--fsize={limit}:unlimited", "--"], args) as svc:
         api = Api(svc.base_url, session)

@@ -44,12 +44,20 @@ def check_database_url(database_url: str) -> str:
     raise ValueError(_URL_HELP)
 
 
-def open_store(database_url: str, *, max_batch: int = 256, pool_size: int = 10) -> BlobStore:
+def open_store(
+    database_url: str,
+    *,
+    max_batch: int = 256,
+    pool_size: int = 10,
+    disk_reserve_bytes: int = 32 << 20,
+) -> BlobStore:
     """The backend a database URL names (not yet started)."""
     check_database_url(database_url)
     if is_postgres_url(database_url):
         return PostgresBlobStore(database_url, pool_max=pool_size)
-    return SqliteBlobStore(sqlite_path_from_url(database_url), max_batch=max_batch)
+    return SqliteBlobStore(
+        sqlite_path_from_url(database_url), max_batch=max_batch, reserve_bytes=disk_reserve_bytes
+    )
 
 
 def prepare_database(database_url: str) -> None:

@@ -37,8 +37,9 @@ class ChangeMarkers:
             self._buf = bytearray(size)
         else:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            if os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)
+            # Allocated, never sparse: a write to a hole of a shared mapping needs a block,
+            # and on a full disk that fault is a SIGBUS that kills the process.
+            os.posix_fallocate(fd, 0, size)
             self._fd = fd
             self._buf = mmap.mmap(fd, size)
         self._view = memoryview(self._buf).cast("Q")

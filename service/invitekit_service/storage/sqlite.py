@@ -27,9 +27,22 @@ Threads and connections (all plain :mod:`sqlite3`):
   to the file system (``incremental_vacuum``) follows in the background once the writer
   has been idle for half a second, in chunks of about 5 ms each followed by an equal rest;
   until then new uploads reuse the free pages.
-* **Checkpoints** — automatic checkpoints are off on the writer (they would run inside a
-  commit); a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at most once
-  per ``checkpoint_interval_s``, and ``journal_size_limit`` caps the WAL file on disk.
+* **Checkpoints** — a checkpointer thread runs ``wal_checkpoint(PASSIVE)`` after writes, at
+  most once per ``checkpoint_interval_s``. The writer checkpoints inside a commit only as a
+  backstop, once the WAL holds more than half the disk reserve (below) — under a write burst
+  faster than the checkpointer, or while checkpoints fail. ``journal_size_limit`` (the
+  reserve) caps the WAL file on disk.
+* **Disk reserve** — ``<database>-reserve``, a file of ``reserve_bytes`` allocated up front
+  on the database's file system. A full disk leaves the WAL holding pages the database file
+  cannot grow to take, so neither a checkpoint nor a new write can run, whatever the
+  operator frees short of the WAL's size. After a failed write, recovery (retried every
+  second, and by each readiness probe) releases the reserve, checkpoints the WAL into the
+  database and truncates it (the pages it moves are at most the WAL backlog, which the
+  backstop keeps under the reserve), re-allocates the reserve (it fits again: the truncated
+  WAL gave back at least what the database took), and commits a 1 MiB probe row. Only then
+  is the store ready again. A store that starts is ready once the reserve is allocated and
+  the probe committed; opening a database whose WAL cannot be replayed on a full disk
+  releases the reserve first.
 
 Unsigned 64-bit values (epoch, expires_at_ns) are stored as 8-byte big-endian blobs, which
 SQLite compares with ``memcmp`` — i.e. numerically.
@@ -39,7 +52,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
+import logging
 import os
 import shutil
 import sqlite3
@@ -141,7 +156,20 @@ _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this long ...
 _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
+_DEFAULT_RESERVE = 32 << 20  # the disk reserve (module doc)
+_RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
+_LOG = logging.getLogger("invitekit.service.sqlite")
+
+
+def _error_name(exc: BaseException) -> str:
+    """A log-safe name for a storage error (SQLite's error code name, or the errno's)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return errno.errorcode.get(exc.errno, type(exc).__name__)
+    return type(exc).__name__
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -165,14 +193,19 @@ def _meta(row: Sequence[Any]) -> EntryMeta:
     return entry_meta(row[:10])
 
 
-def _connect(path: str, busy_timeout_ms: int, *, writer: bool) -> sqlite3.Connection:
+def _connect(
+    path: str, busy_timeout_ms: int, *, writer: bool, reserve_bytes: int = _DEFAULT_RESERVE
+) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     if writer:
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
-        conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
+        # The checkpointer thread checkpoints; the writer only past half the reserve (the
+        # backstop that keeps the WAL backlog within what recovery can move, module doc).
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.execute(f"PRAGMA wal_autocheckpoint={max(16, reserve_bytes // 2 // page)}")
+        conn.execute(f"PRAGMA journal_size_limit={max(reserve_bytes, 1 << 20)}")
         # Debian builds SQLite with SECURE_DELETE on: every freed page is zeroed, which
         # doubles the writes of a GC sweep. FAST zeroes only pages written anyway (freed
         # bodies are ciphertext, and their pages are reused).
@@ -284,6 +317,7 @@ class SqliteBlobStore:
         readers: int = 4,
         checkpoint_interval_s: float = 1.0,
         inline_reads: bool = False,
+        reserve_bytes: int = _DEFAULT_RESERVE,
     ) -> None:
         self._memory_dir: str | None = None
         if path == ":memory:" or path.startswith("file::memory:"):
@@ -291,6 +325,9 @@ class SqliteBlobStore:
             self._memory_dir = tempfile.mkdtemp(prefix="invitekit-sqlite-")
             path = os.path.join(self._memory_dir, "blobs.sqlite3")
         self.path = path
+        self.reserve_bytes = 0 if self._memory_dir is not None else max(0, reserve_bytes)
+        self._reserve = Path(path + "-reserve")
+        self._recovery_task: asyncio.Task[None] | None = None
         self.max_batch = max_batch
         self.busy_timeout_ms = busy_timeout_ms
         self.readers = max(1, readers)
@@ -329,13 +366,28 @@ class SqliteBlobStore:
         if path == ":memory:" or path.startswith("file::memory:"):
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+
+        def create() -> None:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            try:
+                conn.execute(_AUTO_VACUUM)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.close()
+
         try:
-            conn.execute(_AUTO_VACUUM)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+            create()
+        except sqlite3.OperationalError:
+            # A full disk (a WAL left by a crash cannot be replayed into a database file that
+            # cannot grow): the reserve is there to make this start possible. The store
+            # allocates it again when it starts, or reports not ready until it fits.
+            reserve = Path(path + "-reserve")
+            if not reserve.exists():
+                raise
+            reserve.unlink()
+            create()
 
     async def start(self) -> None:
         """Open the writer, the inline reader and the reader pool; start group commit."""
@@ -347,18 +399,33 @@ class SqliteBlobStore:
             self._writer = await loop.run_in_executor(self._write_exec, self._open_writer)
             self._inline = _connect(self.path, self.busy_timeout_ms, writer=False)
             self._checkpointer = await loop.run_in_executor(
-                self._ckpt_exec, lambda: _connect(self.path, self.busy_timeout_ms, writer=False)
+                self._ckpt_exec, self._open_checkpointer
             )
         except sqlite3.Error as exc:
             await self.close()
             raise StorageUnavailable("cannot open the SQLite database") from exc
+        # Not ready until a write is shown to work: at start the reserve is allocated and a
+        # probe row committed (the whole recovery only once that fails), so a process
+        # started on a full disk reports it instead of taking uploads it cannot store.
+        self._write_failed = True
+        self._start_recovery(at_start=True)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
         self._checkpoint_task = asyncio.create_task(
             self._checkpoint_loop(), name="sqlite-checkpoint"
         )
 
+    def _open_checkpointer(self) -> sqlite3.Connection:
+        conn = _connect(self.path, self.busy_timeout_ms, writer=False)
+        # Not memory-mapped: a mapped connection that grows the file in a checkpoint extends
+        # it sparsely first (ftruncate), and on a full disk the holes it leaves fault when a
+        # mapped reader touches them (SIGBUS on tmpfs). Unmapped, it grows by write() only.
+        conn.execute("PRAGMA mmap_size=0")
+        return conn
+
     def _open_writer(self) -> sqlite3.Connection:
-        conn = _connect(self.path, self.busy_timeout_ms, writer=True)
+        conn = _connect(
+            self.path, self.busy_timeout_ms, writer=True, reserve_bytes=self.reserve_bytes
+        )
         conn.execute(_AUTO_VACUUM)
         conn.executescript(_SCHEMA)
         return conn
@@ -368,10 +435,11 @@ class SqliteBlobStore:
         if self._closed:
             return
         self._closed = True
-        if self._reclaim_task is not None:
-            self._reclaim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reclaim_task
+        for task in (self._reclaim_task, self._recovery_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._writer_task is not None:
             await self._queue.put(None)
             with contextlib.suppress(Exception):
@@ -433,6 +501,7 @@ class SqliteBlobStore:
                 self._write_failed = False
             if any(not isinstance(outcome, AdmitResult) for outcome in outcomes):
                 self._write_failed = True
+                self._start_recovery()
             for pending, outcome in zip(batch, outcomes, strict=True):
                 if pending.future.done():
                     continue
@@ -738,12 +807,98 @@ class SqliteBlobStore:
             )
         except (sqlite3.Error, RuntimeError) as exc:
             raise StorageUnavailable("database is not reachable") from exc
-        if self._write_failed:
-            try:
-                await loop.run_in_executor(self._write_exec, self._probe_write)
-            except sqlite3.Error as exc:
-                raise StorageUnavailable("database cannot write") from exc
-            self._write_failed = False
+        if self._write_failed and not await self._recover():
+            raise StorageUnavailable("database cannot write")
+
+    # --- recovery after a failed write (full disk, read-only file, I/O error) ----------
+
+    def _start_recovery(self, *, at_start: bool = False) -> None:
+        """Retry recovery in the background until it succeeds (unless that already runs)."""
+        if self._closed or (self._recovery_task is not None and not self._recovery_task.done()):
+            return
+        self._recovery_task = asyncio.create_task(
+            self._recovery_loop(at_start), name="sqlite-recover"
+        )
+
+    async def _recovery_loop(self, at_start: bool) -> None:
+        light = at_start
+        while self._write_failed and not self._closed:
+            if await self._recover(light=light):
+                return
+            light = False
+            await asyncio.sleep(_RECOVER_EVERY_S)
+
+    async def _recover(self, *, light: bool = False) -> bool:
+        """One recovery attempt on the writer thread (module doc); True when writes work.
+        ``light``: at start, only the reserve and the probe (no checkpoint to wait for)."""
+        assert self._write_exec is not None
+        loop = asyncio.get_running_loop()
+        step = ["release"]
+        work = self._start_on_writer if light else self._recover_on_writer
+        try:
+            await loop.run_in_executor(self._write_exec, work, step)
+        except (sqlite3.Error, OSError) as exc:
+            _LOG.warning(
+                "write recovery failed",
+                extra={"fields": {"step": step[0], "error": _error_name(exc)}},
+            )
+            return False
+        self._write_failed = False
+        _LOG.info("writes recovered")
+        return True
+
+    def _start_on_writer(self, step: list[str]) -> None:
+        """Writer thread, at start: allocate the reserve, commit and drop the probe row."""
+        step[0] = "reserve"
+        if not self._ensure_reserve():
+            raise OSError("the disk reserve does not fit")
+        step[0] = "probe"
+        self._probe_write()
+
+    def _recover_on_writer(self, step: list[str]) -> None:
+        """Writer thread: release the reserve, checkpoint and truncate the WAL, take the
+        reserve back, commit and drop a 1 MiB probe row (raises while any step fails;
+        ``step[0]`` names the step reached)."""
+        db = self._writer
+        assert db is not None
+        with contextlib.suppress(FileNotFoundError):
+            self._reserve.unlink()
+        step[0] = "checkpoint"
+        try:
+            with self._turn.held():
+                busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                raise sqlite3.OperationalError("checkpoint could not finish")
+        except sqlite3.Error:
+            self._ensure_reserve()  # keep the reserve for the next attempt if it still fits
+            raise
+        step[0] = "reserve"
+        if not self._ensure_reserve():
+            raise OSError("the disk reserve does not fit")
+        step[0] = "probe"
+        self._probe_write()
+
+    def _ensure_reserve(self) -> bool:
+        """Allocate the disk reserve unless it is there already; False when it does not fit
+        (a partial file is removed)."""
+        if self.reserve_bytes == 0:
+            return True
+        with contextlib.suppress(OSError):
+            if self._reserve.stat().st_size >= self.reserve_bytes:
+                return True
+        try:
+            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            os.posix_fallocate(fd, 0, self.reserve_bytes)
+            return True
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._reserve.unlink()
+            return False
+        finally:
+            os.close(fd)
 
     def _probe_write(self) -> None:
         """Writer thread: commit (then drop) a 1 MiB row, the size of a large upload. A tiny
