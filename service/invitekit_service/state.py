@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 from aiohttp import web
-from prometheus_client import Gauge
 
 from invitekit.protocol import SlotKind
 
@@ -37,6 +36,8 @@ class ServiceState:
         self.settings = settings
         self.store = store
         self.metrics = Metrics()
+        self.metrics_token = settings.read_metrics_token()
+        self.metrics_task: asyncio.Task[None] | None = None
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
@@ -54,16 +55,16 @@ class ServiceState:
         self.run_gc = run_gc
         self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
         self.bodies = BodyBudget(settings.body_bytes_in_flight)
-        Gauge(
+        self.metrics.sampled_gauge(
             "invitekit_body_bytes_in_flight",
             "Upload body bytes reserved by reads in progress",
-            registry=self.metrics.registry,
-        ).set_function(lambda: self.bodies.in_flight)
-        Gauge(
+            lambda: self.bodies.in_flight,
+        )
+        self.metrics.sampled_gauge(
             "invitekit_head_cache_bytes",
             "Blob bytes held by the head cache",
-            registry=self.metrics.registry,
-        ).set_function(lambda: self.head_cache.bytes)
+            lambda: self.head_cache.bytes,
+        )
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self.gc_wake = asyncio.Event()
         self.gc_task: asyncio.Task[None] | None = None
