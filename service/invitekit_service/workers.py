@@ -187,6 +187,11 @@ class ServiceWorker(GunicornUVLoopWebWorker):
 
     index = 0  # set by the arbiter's pre_fork hook
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM (also the kernel's, when the arbiter dies): stop now, gracefully — aiohttp's
+        worker would notice only at its next once-a-second check."""
+        self.handle_quit(sig, frame)
+
     def load_wsgi(self) -> None:
         """The "application" aiohttp's worker awaits: a coroutine returning our runner."""
         self.wsgi = self._runner
