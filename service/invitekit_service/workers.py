@@ -216,11 +216,23 @@ class JsonGunicornLogger(glogging.Logger):  # type: ignore[misc]
 
 
 class _Arbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's arbiter, remembering which exits it asked for (a stop, a reload, fewer
+    workers): those are not deaths and cost no restart budget."""
+
     stopping = False
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.retired: set[int] = set()
 
     def stop(self, graceful: bool = True) -> None:
         self.stopping = True
         super().stop(graceful)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        if sig in (signal.SIGTERM, signal.SIGQUIT):
+            self.retired.add(pid)
+        super().kill_worker(pid, sig)
 
 
 class GunicornService(BaseApplication):  # type: ignore[misc]
@@ -285,7 +297,9 @@ class GunicornService(BaseApplication):  # type: ignore[misc]
 def _pre_fork(server: Any, worker: Any) -> None:
     """Arbiter: the new worker takes the lowest index no living worker holds."""
     taken = {getattr(w, "index", None) for w in server.WORKERS.values()}
-    worker.index = next(i for i in itertools.count() if i not in taken)
+    # While a reload (SIGHUP) overlaps old and new workers, an index may be held twice for a
+    # moment; the old holder is retired right after.
+    worker.index = next(i for i in itertools.count() if i not in taken) % server.num_workers
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -296,7 +310,8 @@ def _post_fork(server: Any, worker: Any) -> None:
 def _child_exit(server: Any, worker: Any) -> None:
     """Arbiter: a worker exited. Drop its live gauges; restart it within the budget."""
     metrics.worker_exited(worker.pid)
-    if server.stopping:
+    if server.stopping or worker.pid in server.retired:
+        server.retired.discard(worker.pid)
         return
     service: GunicornService = server.app
     logger = service.service_logger

@@ -113,3 +113,23 @@ def test_sigterm_stops_everything_with_status_zero(
     assert svc.proc.wait(timeout=DEADLINE_S) == 0
     for pid in workers:
         _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
+
+
+def test_a_reload_costs_no_restart_budget(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    # Issue 23: gunicorn's SIGHUP replaces every worker; those exits are not deaths.
+    svc = service_factory("--workers", "2", "--worker-max-restarts", "1", "--no-access-log")
+    assert svc.proc is not None
+    current = _workers(svc, 2)
+    for _ in range(3):
+        svc.proc.send_signal(signal.SIGHUP)
+        _wait_for(
+            lambda old=current: len(_children(svc.proc.pid)) == 2  # type: ignore[union-attr]
+            and not (_children(svc.proc.pid) & old),  # type: ignore[union-attr]
+            "the workers replaced",
+        )
+        current = _children(svc.proc.pid)
+    assert svc.proc.poll() is None
+    _wait_for(lambda: _healthy(svc.base_url), "health after the reloads")
+    assert "giving up" not in svc.log_text()
