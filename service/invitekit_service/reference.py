@@ -97,6 +97,12 @@ def render() -> str:
         " worker process unless the description says otherwise. A list is written with"
         " commas in a flag or variable (`32,48`) and as a TOML array in the file.",
         "",
+        "With `workers` above 1 the service runs gunicorn's arbiter with aiohttp's uvloop"
+        " workers, configured from these settings only: gunicorn's own configuration files"
+        " and `GUNICORN_CMD_ARGS` are not read. The service sets `PROMETHEUS_MULTIPROC_DIR`"
+        " itself (to `metrics_dir`); do not set it. SIGTERM stops gracefully, SIGHUP"
+        " replaces every worker, SIGTTIN and SIGTTOU add or remove one.",
+        "",
     ]
     return "\n".join(lines)
 
