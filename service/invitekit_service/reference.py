@@ -100,8 +100,9 @@ def render() -> str:
         "With `workers` above 1 the service runs gunicorn's arbiter with aiohttp's uvloop"
         " workers, configured from these settings only: gunicorn's own configuration files"
         " and `GUNICORN_CMD_ARGS` are not read. The service sets `PROMETHEUS_MULTIPROC_DIR`"
-        " itself (to `metrics_dir`); do not set it. SIGTERM stops gracefully, SIGHUP"
-        " replaces every worker, SIGTTIN and SIGTTOU add or remove one.",
+        " itself (to `metrics_dir`); do not set it. SIGTERM stops gracefully; SIGHUP"
+        " replaces every worker (each new one takes over an old one's index: worker 0 runs"
+        " the garbage collector). Change the number of workers with `workers` and a restart.",
         "",
     ]
     return "\n".join(lines)

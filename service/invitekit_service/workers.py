@@ -229,6 +229,12 @@ class _Arbiter(Arbiter):  # type: ignore[misc]
         self.stopping = True
         super().stop(graceful)
 
+    def reload(self) -> None:
+        """SIGHUP: new workers replace the current ones, taking over their indices."""
+        for worker in self.WORKERS.values():
+            worker.outgoing = True
+        super().reload()
+
     def kill_worker(self, pid: int, sig: int) -> None:
         if sig in (signal.SIGTERM, signal.SIGQUIT):
             self.retired.add(pid)
@@ -296,10 +302,12 @@ class GunicornService(BaseApplication):  # type: ignore[misc]
 
 def _pre_fork(server: Any, worker: Any) -> None:
     """Arbiter: the new worker takes the lowest index no living worker holds."""
-    taken = {getattr(w, "index", None) for w in server.WORKERS.values()}
-    # While a reload (SIGHUP) overlaps old and new workers, an index may be held twice for a
-    # moment; the old holder is retired right after.
-    worker.index = next(i for i in itertools.count() if i not in taken) % server.num_workers
+    taken = {
+        getattr(w, "index", None)
+        for w in server.WORKERS.values()
+        if not getattr(w, "outgoing", False)  # replaced by a reload: its index is free
+    }
+    worker.index = next(i for i in itertools.count() if i not in taken)
 
 
 def _post_fork(server: Any, worker: Any) -> None:

@@ -4,6 +4,7 @@ restarted, the supervisor exits non-zero once it gives up, and workers die with 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -132,4 +133,11 @@ def test_a_reload_costs_no_restart_budget(
         current = _children(svc.proc.pid)
     assert svc.proc.poll() is None
     _wait_for(lambda: _healthy(svc.base_url), "health after the reloads")
-    assert "giving up" not in svc.log_text()
+    log = svc.log_text()
+    assert "giving up" not in log
+    # The last reload's two workers took over indices 0 and 1 (worker 0 runs the GC).
+    started = [
+        json.loads(line) for line in log.splitlines()
+        if line.startswith("{") and '"worker started"' in line
+    ]
+    assert sorted(e["worker"] for e in started[-2:]) == [0, 1]
