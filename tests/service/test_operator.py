@@ -209,6 +209,9 @@ def test_without_the_service_extra_one_line_and_status_2(module: str) -> None:
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert "pip install 'invitekit[service]'" in proc.stderr
     assert module in proc.stderr
+    version = _run(sys.executable, "-c", code.replace("'invitekit-service']", "'x', '--version']"))
+    assert version.returncode == 0  # --version needs none of them
+    assert version.stdout.startswith("invitekit-service ")
 
 
 def _start_up_error(tmp_path: Path, *args: str) -> str:
