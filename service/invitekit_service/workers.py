@@ -198,9 +198,26 @@ class ServiceWorker(GunicornUVLoopWebWorker):
 
     async def _runner(self) -> web.AppRunner:
         service: GunicornService = self.app
-        return build_runner(
+        runner = build_runner(
             service.settings, index=self.index, metrics_sockets=service.metrics_sockets
         )
+        backlog_task: list[asyncio.Task[None]] = []
+
+        async def _started(app: web.Application) -> None:
+            backlog_task.append(asyncio.create_task(self._widen_backlog()))
+
+        runner.app.on_startup.append(_started)
+        return runner
+
+    async def _widen_backlog(self) -> None:
+        """aiohttp's worker starts its sites with the default backlog (128), and the event
+        loop calls ``listen(128)`` on the shared socket: set it back to :data:`BACKLOG` once
+        the sites are up (a connection burst must not be refused at 129)."""
+        while not self.booted and self.alive:
+            await asyncio.sleep(0.05)
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.listen(BACKLOG)
 
 
 class JsonGunicornLogger(glogging.Logger):  # type: ignore[misc]
