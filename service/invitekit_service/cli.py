@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from . import logs, metrics
 from .config import CONFIG_FORMAT, ENV_PREFIX, Settings, SettingsError
@@ -101,8 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
 def load_settings(argv: Sequence[str] | None = None) -> Settings:
     """Settings from flags, environment and config file."""
     args: dict[str, Any] = vars(build_parser().parse_args(argv))
-    if "digest_lengths" in args:
-        args["digest_lengths"] = [int(v) for v in str(args["digest_lengths"]).split(",") if v]
     return Settings(**args)
 
 
@@ -129,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for err in exc.errors()
         )
         return _fail("invalid-settings", problems)
-    except SettingsError as exc:
+    except (SettingsError, PydanticSettingsError) as exc:  # a file, or a value's syntax
         return _fail("invalid-settings", _one_line(exc))
     logs.configure_process(settings.log_level)
     raise_descriptor_limit()

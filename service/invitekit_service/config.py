@@ -11,12 +11,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from limits import parse as parse_rate
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
 
     # 4 MiB: the largest 1,000-member XMTP GroupInfo (X-Wing, 1.40 MB sealed) with 2.9x room.
     max_body_bytes: int = Field(4 << 20, ge=64, description="largest accepted upload (413)")
-    digest_lengths: list[int] = Field(
+    digest_lengths: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [32],
         description="accepted group_state_hash lengths in bytes: 32, 48, 64, separated by commas",
     )
@@ -143,7 +144,7 @@ class Settings(BaseSettings):
         description="open connections per process (default: from the descriptor limit)",
     )
     worker_max_restarts: int = Field(
-        5, ge=0, description="worker restarts allowed per window before the supervisor gives up"
+        5, ge=0, description="worker restarts allowed per window before the arbiter gives up"
     )
     worker_restart_window_s: float = Field(
         60.0, gt=0, description="the window of worker_max_restarts, in seconds"
@@ -233,6 +234,15 @@ class Settings(BaseSettings):
         if not token or any(c.isspace() for c in token):
             raise SettingsError(f"{where}: the token must be one non-empty word")
         return token
+
+    @field_validator("digest_lengths", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """``'32,48'`` (a flag or an environment variable) → ``[32, 48]``; a TOML array as is."""
+        if isinstance(value, str):
+            items = value.strip().removeprefix("[").removesuffix("]")
+            return [v.strip() for v in items.split(",") if v.strip()]
+        return value
 
     @field_validator("digest_lengths")
     @classmethod
