@@ -69,6 +69,8 @@ class GuardedRequestHandler(RequestHandler):
         self.in_request = False
         self.shed = False
         self.transport_: asyncio.Transport | None = None
+        self.closing = False
+        self.drained: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit (possibly shedding an idle connection) or close at once."""
@@ -102,10 +104,35 @@ class GuardedRequestHandler(RequestHandler):
         guard.idle.pop(self, None)
 
     def finished(self) -> None:
-        """The handler returned; the connection is idle again."""
+        """The handler returned; the connection is idle again (or closes, when stopping)."""
         self.in_request = False
         if self in self.guard.open:
             self.guard.idle[self] = None  # the most recently idle go last
+        if self.closing:
+            super().close()  # after this response; the body was read in full
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def close(self) -> None:
+        """Graceful stop: close now if idle; else after the request in progress.
+
+        aiohttp ignores every byte that arrives after ``close()``, so a request whose body
+        was still arriving when the service began to stop would be lost; the close waits
+        for its handler instead.
+        """
+        if self.in_request:
+            self.closing = True
+            return
+        super().close()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """Let the request in progress read its body and finish (within ``timeout``), then
+        aiohttp's shutdown."""
+        if self.in_request and timeout:
+            self.drained = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.drained), timeout)
+        await super().shutdown(timeout)
 
     def close_now(self) -> None:
         """Close the connection now."""
