@@ -192,6 +192,7 @@ class ProblemCode(enum.StrEnum):
     REQUEST_TIMEOUT = "request-timeout"
     UNAVAILABLE = "unavailable"
     BAD_REQUEST = "bad-request"
+    UNAUTHORIZED = "unauthorized"
     INTERNAL = "internal"
 
     @property
@@ -246,6 +247,7 @@ _PROBLEMS: dict[ProblemCode, tuple[int, str]] = {
     ProblemCode.REQUEST_TIMEOUT: (408, "The request was not received in time"),
     ProblemCode.UNAVAILABLE: (503, "The service cannot take this request now"),
     ProblemCode.BAD_REQUEST: (400, "Malformed request"),
+    ProblemCode.UNAUTHORIZED: (401, "This resource needs an Authorization: Bearer token"),
     ProblemCode.INTERNAL: (500, "Internal error"),
 }
 

@@ -44,6 +44,7 @@ SERVICE_ONLY = {
     "pydantic": "pydantic",
     "pydantic_settings": "pydantic-settings",
     "uvloop": "uvloop",
+    "gunicorn": "gunicorn",
 }
 
 _PROBE = """

@@ -56,8 +56,9 @@ def test_help_shows_real_defaults() -> None:
     assert proc.returncode == 0
     assert "PydanticUndefined" not in proc.stdout
     text = " ".join(proc.stdout.split())
-    assert "--digest-lengths DIGEST_LENGTHS default: 32" in text
-    assert "--port PORT default: 8080" in text
+    assert "--digest-lengths DIGEST_LENGTHS accepted group_state_hash lengths" in text
+    assert "32, 48, 64, separated by commas; default: 32" in text
+    assert "--port PORT TCP port to listen on (0: any free port); default: 8080" in text
     from invitekit_service.config import Settings
 
     body = Settings.model_fields["max_body_bytes"].default

@@ -63,7 +63,8 @@ def create_app(
         app.router.add_get(route_template(kind, Route.PRESENCE), h.presence)
     app.router.add_get(HEALTHZ_PATH, handlers.healthz)
     app.router.add_get(READYZ_PATH, handlers.readyz)
-    app.router.add_get(METRICS_PATH, handlers.metrics)
+    if settings.metrics_listen is None:  # else only on its own address (metrics_app)
+        app.router.add_get(METRICS_PATH, handlers.metrics)
     app.router.add_get(OPENAPI_PATH, handlers.openapi)
     add_landing_routes(app, settings)  # the invite landing page (landing.py)
 
@@ -72,12 +73,14 @@ def create_app(
         state.store.set_expiry_listener(state.wake_gc)
         if state.run_gc:
             state.gc_task = asyncio.create_task(gc_loop(state), name="gc")
+        state.metrics_task = asyncio.create_task(_sample_gauges(state), name="gauges")
 
     async def _cleanup(app: web.Application) -> None:
-        if state.gc_task is not None:
-            state.gc_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await state.gc_task
+        for task in (state.gc_task, state.metrics_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await state.store.close()
 
     app.on_startup.append(_startup)
@@ -85,4 +88,23 @@ def create_app(
     return app
 
 
-__all__ = ["create_app"]
+GAUGE_SAMPLE_INTERVAL_S = 1.0
+
+
+async def _sample_gauges(state: ServiceState) -> None:
+    """Copy this process's gauges to the shared metric files (other workers scrape them)."""
+    while True:
+        state.metrics.sample()
+        await asyncio.sleep(GAUGE_SAMPLE_INTERVAL_S)
+
+
+def create_metrics_app(app: web.Application) -> web.Application:
+    """``/metrics`` alone, over the state of ``app``, for the ``metrics_listen`` address."""
+    metrics_app = web.Application(middlewares=[edge_middleware])
+    metrics_app[SETTINGS_KEY] = app[SETTINGS_KEY]
+    metrics_app[STATE_KEY] = app[STATE_KEY]
+    metrics_app.router.add_get(METRICS_PATH, handlers.metrics)
+    return metrics_app
+
+
+__all__ = ["create_app", "create_metrics_app"]

@@ -26,13 +26,11 @@ import contextlib
 import logging
 import resource
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
-from prometheus_client import Gauge
 
 from invitekit.protocol import ProblemCode
 
@@ -71,6 +69,8 @@ class GuardedRequestHandler(RequestHandler):
         self.in_request = False
         self.shed = False
         self.transport_: asyncio.Transport | None = None
+        self.closing = False
+        self.drained: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit (possibly shedding an idle connection) or close at once."""
@@ -104,10 +104,35 @@ class GuardedRequestHandler(RequestHandler):
         guard.idle.pop(self, None)
 
     def finished(self) -> None:
-        """The handler returned; the connection is idle again."""
+        """The handler returned; the connection is idle again (or closes, when stopping)."""
         self.in_request = False
         if self in self.guard.open:
             self.guard.idle[self] = None  # the most recently idle go last
+        if self.closing:
+            super().close()  # after this response; the body was read in full
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    def close(self) -> None:
+        """Graceful stop: close now if idle; else after the request in progress.
+
+        aiohttp ignores every byte that arrives after ``close()``, so a request whose body
+        was still arriving when the service began to stop would be lost; the close waits
+        for its handler instead.
+        """
+        if self.in_request:
+            self.closing = True
+            return
+        super().close()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """Let the request in progress read its body and finish (within ``timeout``), then
+        aiohttp's shutdown."""
+        if self.in_request and timeout:
+            self.drained = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.drained), timeout)
+        await super().shutdown(timeout)
 
     def close_now(self) -> None:
         """Close the connection now."""
@@ -156,11 +181,6 @@ class ConnectionGuard:
         self.shed = 0
         self.timed_out = 0
         self._sweeper: asyncio.TimerHandle | None = None
-
-    def factory(self, server: web.Server, **kwargs: Any) -> Callable[[], GuardedRequestHandler]:
-        """A protocol factory for ``loop.create_server`` (kwargs: RequestHandler's)."""
-        loop = asyncio.get_running_loop()
-        return lambda: GuardedRequestHandler(self, server, loop=loop, **kwargs)
 
     def admit(self, conn: GuardedRequestHandler) -> bool:
         """Make room for ``conn`` (closing the longest-idle connection) or refuse it."""
@@ -215,23 +235,55 @@ class ConnectionGuard:
             self._sweeper = None
 
 
+class GuardedServer(web.Server):
+    """aiohttp's low-level server whose every connection is a :class:`GuardedRequestHandler`
+    of ``guard``."""
+
+    def __init__(self, guard: ConnectionGuard, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def __call__(self) -> GuardedRequestHandler:
+        """The protocol of one accepted connection."""
+        return GuardedRequestHandler(self.guard, self, loop=self._loop, **self._kwargs)
+
+
+class GuardedAppRunner(web.AppRunner):
+    """An :class:`aiohttp.web.AppRunner` whose server guards its connections: every site
+    started on it (``web.SockSite``, in one process or in a gunicorn worker) is guarded."""
+
+    def __init__(self, app: web.Application, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(app, handle_signals=False, **kwargs)
+        self.guard = guard
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()  # starts the app
+        return GuardedServer(
+            self.guard,
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **plain._kwargs,
+        )
+
+
 def install(app: web.Application, guard: ConnectionGuard) -> None:
     """Export the counts of ``guard`` in the metrics of ``app``."""
-    registry = app[STATE_KEY].metrics.registry
-    for name, doc, read in (
-        ("invitekit_open_connections", "Open connections", lambda: len(guard.open)),
-        (
-            "invitekit_connections_shed",
-            "Connections closed to stay under the bound",
-            lambda: guard.shed,
-        ),
-        (
-            "invitekit_head_timeouts",
-            "Connections closed for a slow request head",
-            lambda: guard.timed_out,
-        ),
-    ):
-        Gauge(name, doc, registry=registry).set_function(read)
+    metrics = app[STATE_KEY].metrics
+    metrics.sampled_gauge("invitekit_open_connections", "Open connections", lambda: len(guard.open))
+    metrics.sampled_gauge(
+        "invitekit_connections_shed",
+        "Connections closed to stay under the bound",
+        lambda: guard.shed,
+        live=False,
+    )
+    metrics.sampled_gauge(
+        "invitekit_head_timeouts",
+        "Connections closed for a slow request head",
+        lambda: guard.timed_out,
+        live=False,
+    )
 
 
 def request_started(request: web.Request) -> GuardedRequestHandler | None:
@@ -252,7 +304,9 @@ def request_finished(conn: GuardedRequestHandler | None) -> None:
 __all__ = [
     "DESCRIPTOR_RESERVE",
     "ConnectionGuard",
+    "GuardedAppRunner",
     "GuardedRequestHandler",
+    "GuardedServer",
     "default_max_connections",
     "install",
     "raise_descriptor_limit",

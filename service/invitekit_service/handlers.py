@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from invitekit.envelope import parse_envelope
 from invitekit.errors import InvalidDigestLength, InviteKitError
@@ -281,9 +282,18 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """The Prometheus exposition."""
+    """The Prometheus exposition of every worker (401 without the bearer token, if set)."""
     state = request.app[STATE_KEY]
-    body = generate_latest(state.metrics.registry)
+    token = state.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise Problem(
+                ProblemCode.UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
+    body = state.metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -17,6 +17,9 @@ import time
 from typing import Any
 
 LOGGER_NAME = "invitekit.service"
+#: Library loggers whose messages are process management only (pids, signals, addresses),
+#: never request bytes: written whole. gunicorn's arbiter and worker lifecycle.
+_TRUSTED_LOGGERS = frozenset({"gunicorn.error"})
 #: Library messages without arguments that are known constants (written verbatim).
 _CONSTANT_MESSAGES = frozenset(
     {
@@ -34,11 +37,12 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as compact JSON."""
         ours = record.name == LOGGER_NAME or record.name.startswith(LOGGER_NAME + ".")
+        trusted = ours or record.name in _TRUSTED_LOGGERS
         out: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage() if ours else _library_message(record),
+            "msg": record.getMessage() if trusted else _library_message(record),
         }
         fields = getattr(record, "fields", None)
         if ours and isinstance(fields, dict):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import yaml
 from aiohttp import web
-from prometheus_client import Gauge
 
 from invitekit.protocol import SlotKind
 
@@ -39,6 +38,8 @@ class ServiceState:
         self.settings = settings
         self.store = store
         self.metrics = Metrics()
+        self.metrics_token = settings.read_metrics_token()
+        self.metrics_task: asyncio.Task[None] | None = None
         self.logger = logs.configure(settings.log_level)
         self.limits = (
             RateLimits(
@@ -61,16 +62,16 @@ class ServiceState:
             network_share=settings.body_network_share,
             max_body=settings.max_body_bytes,
         )
-        Gauge(
+        self.metrics.sampled_gauge(
             "invitekit_body_bytes_in_flight",
             "Upload body bytes reserved by reads in progress",
-            registry=self.metrics.registry,
-        ).set_function(lambda: self.bodies.in_flight)
-        Gauge(
+            lambda: self.bodies.in_flight,
+        )
+        self.metrics.sampled_gauge(
             "invitekit_head_cache_bytes",
             "Blob bytes held by the head cache",
-            registry=self.metrics.registry,
-        ).set_function(lambda: self.head_cache.bytes)
+            lambda: self.head_cache.bytes,
+        )
         self.addresses: dict[tuple[str, str, SlotKind], SlotAddress] = {}
         self.gc_wake = asyncio.Event()
         self.gc_task: asyncio.Task[None] | None = None

@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from invitekit_service.__main__ import load_settings
+from invitekit_service.cli import load_settings
 
 from invitekit.blob import EncryptedBlob, open_blob, seal
 from invitekit.mls import parse_group_info

@@ -7,6 +7,7 @@ The database URL picks the backend: ``sqlite:///path`` (embedded, one host) or
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from .base import (
     AdmitResult,
@@ -68,4 +69,8 @@ def prepare_database(database_url: str) -> None:
     if is_postgres_url(database_url):
         asyncio.run(PostgresBlobStore.prepare(database_url))
         return
-    SqliteBlobStore.initialise_schema(sqlite_path_from_url(database_url))
+    path = sqlite_path_from_url(database_url)
+    try:
+        SqliteBlobStore.initialise_schema(path)
+    except sqlite3.Error as exc:  # a directory, a read-only or missing place, not a database
+        raise StorageUnavailable(f"{path}: {exc}") from exc
