@@ -23,6 +23,7 @@ from .config import Settings
 from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
+from .responses import ResponseBudget
 from .storage import BlobStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -54,6 +55,14 @@ class ServiceState:
         self.run_gc = run_gc
         self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
         self.bodies = BodyBudget(settings.body_bytes_in_flight)
+        self.responses = ResponseBudget(
+            settings.response_bytes_in_flight, settings.response_client_share
+        )
+        Gauge(
+            "invitekit_response_bytes_in_flight",
+            "Response bytes reserved by responses in progress",
+            registry=self.metrics.registry,
+        ).set_function(lambda: self.responses.in_flight)
         Gauge(
             "invitekit_body_bytes_in_flight",
             "Upload body bytes reserved by reads in progress",
