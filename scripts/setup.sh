@@ -15,6 +15,10 @@ debian_packages=()
 command -v chromium >/dev/null 2>&1 || debian_packages+=(chromium)
 # npm: the landing page's QR library (package.json) comes from the npm registry.
 command -v npm >/dev/null 2>&1 || debian_packages+=(npm)
+# wrk, nginx: tests/test_bench_smoke.py runs every bench/ script once, tiny (bench_service
+# compares the service with nginx; bench_scale drives load with wrk).
+command -v wrk >/dev/null 2>&1 || debian_packages+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || debian_packages+=(nginx)
 if [ "${#debian_packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
