@@ -149,6 +149,7 @@ _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this long ...
 _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
+_BODY_CACHE_KIB = 512  # page cache of the connections that stream bodies
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 
 
@@ -739,9 +740,22 @@ class SqliteBlobStore:
             self._expired_seen()
         return found
 
+    def _body_reader(self) -> sqlite3.Connection:
+        """This reader thread's connection for body chunks: a small page cache, so streamed
+        bodies pass through instead of filling the index cache of :meth:`_reader`."""
+        conn: sqlite3.Connection | None = getattr(self._local, "bodies", None)
+        if conn is None:
+            conn = _connect(self.path, self.busy_timeout_ms, writer=False)
+            conn.execute(f"PRAGMA cache_size=-{_BODY_CACHE_KIB}")
+            self._local.bodies = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
     async def read_body_chunk(self, seq: int, offset: int, size: int) -> bytes | None:
         """A slice of one body through SQLite's incremental blob I/O (only the pages it
-        covers are read; the handle, and its read transaction, last one chunk)."""
+        covers are read; the handle, and its read transaction, last one chunk), on a
+        connection whose page cache holds about one chunk."""
 
         def work(db: sqlite3.Connection) -> bytes | None:
             try:
@@ -752,7 +766,12 @@ class SqliteBlobStore:
                 blob.seek(min(offset, len(blob)))
                 return blob.read(size)
 
-        return await self._read(self.inline_reads, work)
+        self._open()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._read_exec, lambda: work(self._body_reader()))
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("read failed") from exc
 
     def set_expiry_listener(self, callback: Callable[[], None]) -> None:
         """Register the lazy-GC trigger (called when a read skips an expired blob)."""
