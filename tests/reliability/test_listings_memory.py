@@ -172,3 +172,55 @@ async def test_concurrent_inline_listings_do_not_hold_every_body(make_service) -
     assert growth < RESPONSE_BUDGET + SLACK, figures
     assert honest_total > 0
     assert honest_ok == honest_total, figures
+
+
+HEAD_READERS = env_int("RELIABILITY_HEAD_READERS", 131)
+
+
+async def test_many_slow_readers_of_a_large_head_share_one_copy(make_service) -> None:
+    """Heads of 4 MB read by 131 clients at once (same finding), the head larger than the
+    head cache keeps (its per-entry bound is an eighth of ``--head-cache-bytes``): each
+    response streams the body from the store in chunks as its connection drains, where it
+    used to read the whole body into memory per request."""
+    svc = make_service(
+        "--no-access-log", "--head-cache-bytes", str(16 << 20), prefix=_prefix(), start=False
+    )
+    key, slot = os.urandom(32), os.urandom(16)
+    path = f"/v1/slots/{b64url(slot)}/open"
+    await _fill(sqlite_path_from_url(svc.database_url), slot, key)
+    await svc.astart()
+    await asyncio.sleep(0.5)
+    before, before_parts = rss_bytes(svc.pid), _rss_parts(svc.pid)
+    request = f"GET {path}/head HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    conns = []
+    for i in range(HEAD_READERS):  # one client per address, as in a scan storm
+        reader, writer = await open_raw(svc.proc.port, source(i))
+        writer.write(request)
+        conns.append((reader, writer))
+    statuses: list[str] = []
+    for reader, _ in conns:
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout=30)
+        except (TimeoutError, ConnectionError, OSError):
+            line = b""
+        statuses.append(line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "closed")
+    peak, peak_parts = before, before_parts
+    deadline = time.monotonic() + HOLD_S
+    while time.monotonic() < deadline:
+        now_rss = rss_bytes(svc.pid)
+        if now_rss > peak:
+            peak, peak_parts = now_rss, _rss_parts(svc.pid)
+        await asyncio.sleep(0.05)
+    for _, writer in conns:
+        writer.close()
+    growth = peak - before
+    figures = {
+        "readers": HEAD_READERS, "head_bytes": BLOB_PLAINTEXT + 100,
+        "bytes_asked": HEAD_READERS * (BLOB_PLAINTEXT + 100),
+        "rss_before": before, "rss_peak": peak, "rss_growth": growth,
+        "rss_parts_before": before_parts, "rss_parts_peak": peak_parts,
+        "answers": {s: statuses.count(s) for s in sorted(set(statuses))},
+    }
+    record_figures("head-readers-memory", figures)
+    assert set(statuses) == {"200"}, figures  # distinct clients: every one is served
+    assert growth < RESPONSE_BUDGET + SLACK, figures
