@@ -54,7 +54,7 @@ def test_every_bench_script_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_bench_script_runs_once_tiny(name: str, tmp_path: Path) -> None:
     args, expected = RUNS[name]
-    script = BENCH / name.split()[0]
+    script = BENCH / name.split(maxsplit=1)[0]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "service")])}
     done = subprocess.run(
         [sys.executable, str(script), *args],
