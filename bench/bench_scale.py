@@ -7,9 +7,11 @@ pg_local.py``) with ``fsync=on``, ``synchronous_commit=on``: acknowledged means 
 
 Modes (one command each):
 
-* ``head`` — head GETs over uniformly random open slots: the first ``--small`` slots vs all
-  ``--slots`` slots of one database, back to back in one run, on each backend. The slots are
-  filled by bulk insert straight into the store's schema (one real sealed 4 KiB blob).
+* ``head`` — head GETs over uniformly random open slots, on each backend, in one run: with
+  the head cache on over the first ``--small`` slots (cache hits), then with the cache off
+  (every request a miss: one read of the store) over the first ``--small`` slots and over
+  all ``--slots`` slots — one row each. The slots are filled by bulk insert straight into
+  the store's schema (one real sealed 4 KiB blob).
 * ``uploads`` — durable uploads (distinct valid blobs, open slots): SQLite with 1 and 2
   workers on one file, PostgreSQL with 1, 2 and 4 workers.
 * ``gc`` — ``--expired`` expired blobs in the database, the service's GC sweeping them while
@@ -217,32 +219,47 @@ def bench_head(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | None
             size = int(pg.psql("SELECT pg_database_size('head')").strip())
         print(f"{backend}: filled {args.slots:,} slots in {took:.1f}s "
               f"({size / args.slots:,.0f} bytes/slot on disk)", file=sys.stderr)  # fmt: skip
-        port = free_port()
-        svc = start_service(url, port, args.workers, workdir / f"head-{backend}.log")
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_http(base + "/healthz")
-            rows = []
-            for name, n in ((f"{args.small:,} slots", args.small),
-                            (f"{args.slots:,} slots", args.slots)):  # fmt: skip
-                script = lua_head_script(workdir, n, str(n))
-                target = f"{backend} head, uniform over {name}"
-                run_wrk(base + "/", target, 3, args.connections, script)  # warm-up
-                res = run_wrk(base + "/", target, args.seconds, args.connections, script)
-                print(f"  {res}", file=sys.stderr)
-                rows.append(res)
-            small, large = rows
-            results.append({
-                "backend": backend, "fill_s": took, "bytes_per_slot": size / args.slots,
-                "small": small.__dict__, "large": large.__dict__,
-                "rps_ratio": large.requests_per_s / small.requests_per_s,
-                "p50_ratio": small.p50_ms / large.p50_ms,
-            })  # fmt: skip
-            print_table(f"head GET, {backend}, {args.workers} workers", rows)
-            print(f"\n1M/1k: req/s ratio {large.requests_per_s / small.requests_per_s:.2f}, "
-                  f"p50 ratio (1k p50 / 1M p50) {small.p50_ms / large.p50_ms:.2f}")  # fmt: skip
-        finally:
-            stop(svc)
+        rows = []
+        # Cache hits (cache on, the small set: every request after the warm-up hits) and
+        # cache misses (cache off: every request is one indexed read of the store), each
+        # as its own row; the scale ratio compares misses over all slots with misses over
+        # the small set, measured small, large, large, small on one process so that a load
+        # drifting during the run (a shared machine) weighs on both sides alike.
+        hits_svc = [("cache hits", args.small)]
+        miss_svc = [("cache misses", args.small), ("cache misses", args.slots),
+                    ("cache misses", args.slots), ("cache misses", args.small)]
+        for extra, plan in (((), hits_svc), (("--head-cache-entries", "0"), miss_svc)):
+            port = free_port()
+            log = workdir / f"head-{backend}-{len(extra)}.log"
+            svc = start_service(url, port, args.workers, log, *extra)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_http(base + "/healthz")
+                for label, n in plan:
+                    script = lua_head_script(workdir, n, str(n))
+                    target = f"{backend} head, {label}, uniform over {n:,} slots"
+                    warm = min(3, args.seconds)
+                    run_wrk(base + "/", target, warm, args.connections, script)  # warm-up
+                    res = run_wrk(base + "/", target, args.seconds, args.connections, script)
+                    print(f"  {res}", file=sys.stderr)
+                    rows.append(res)
+            finally:
+                stop(svc)
+        hits, small_a, large_a, large_b, small_b = rows
+        small_rps = (small_a.requests_per_s + small_b.requests_per_s) / 2
+        large_rps = (large_a.requests_per_s + large_b.requests_per_s) / 2
+        small_p50 = (small_a.p50_ms + small_b.p50_ms) / 2
+        large_p50 = (large_a.p50_ms + large_b.p50_ms) / 2
+        results.append({
+            "backend": backend, "fill_s": took, "bytes_per_slot": size / args.slots,
+            "hits": hits.__dict__, "small": [small_a.__dict__, small_b.__dict__],
+            "large": [large_a.__dict__, large_b.__dict__],
+            "rps_ratio": large_rps / small_rps, "p50_ratio": small_p50 / large_p50,
+        })  # fmt: skip
+        print_table(f"head GET, {backend}, {args.workers} workers", rows)
+        print(f"\ncache misses, {args.slots:,} / {args.small:,} slots (mean of two runs each): "
+              f"req/s ratio {large_rps / small_rps:.2f}, p50 ratio "
+              f"({args.small:,} p50 / {args.slots:,} p50) {small_p50 / large_p50:.2f}")
         if backend == "sqlite":
             for suffix in ("", "-wal", "-shm", "-markers", "-writelock"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -271,7 +288,8 @@ def bench_uploads(args: argparse.Namespace, workdir: Path, pg: LocalPostgres | N
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/healthz")
             target = f"{backend}, {workers} worker{'s' if workers > 1 else ''}"
-            run_wrk(base + "/", target, 2, args.upload_connections, script)  # warm-up
+            warm = min(2, args.seconds)
+            run_wrk(base + "/", target, warm, args.upload_connections, script)  # warm-up
             res = run_wrk(base + "/", target, args.seconds, args.upload_connections, script)
             print(f"  {res}", file=sys.stderr)
             rows.append(res)

@@ -319,7 +319,7 @@ def main() -> int:
                 (f"invitekit head {name} via nginx cache",
                  f"http://127.0.0.1:{cache_port}{paths[name]}"),
             ):
-                run_wrk(url, target, 2, args.connections)  # warm-up
+                run_wrk(url, target, min(2, args.seconds), args.connections)  # warm-up
                 res = run_wrk(url, target, args.seconds, args.connections)
                 results.append(res)
                 print(f"  {res}", file=sys.stderr)
@@ -330,7 +330,7 @@ def main() -> int:
         try:
             wait_http(f"http://127.0.0.1:{hello_port}/x")
             url = f"http://127.0.0.1:{hello_port}/x"
-            run_wrk(url, "aiohttp bare handler 4KiB", 2, args.connections)
+            run_wrk(url, "aiohttp bare handler 4KiB", min(2, args.seconds), args.connections)
             res = run_wrk(url, "aiohttp bare handler 4KiB", args.seconds, args.connections)
             results.append(res)
             print(f"  {res}", file=sys.stderr)

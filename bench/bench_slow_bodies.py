@@ -1,6 +1,6 @@
 """Service memory under stalled upload bodies (issue 12's slow-body attack), on loopback.
 
-Run: .venv/bin/python bench/bench_slow_bodies.py [connections]
+Run: .venv/bin/python bench/bench_slow_bodies.py [connections [body_timeout_s]]
 
 Starts a real ``invitekit-service`` (default settings, rate limits off so every connection
 reaches the body read), opens N connections that each announce a 1 MiB body, send 1 MiB - 1
@@ -49,7 +49,7 @@ async def stall(port: int, received: list[int]) -> None:
     writer.close()
 
 
-async def main(connections: int) -> None:
+async def main(connections: int, body_timeout_s: float | None = None) -> None:
     port = 20000 + os.getpid() % 20000
     workdir = Path(tempfile.mkdtemp(prefix="slow-bodies-"))
     cmd = [
@@ -61,6 +61,8 @@ async def main(connections: int) -> None:
         "--no-rate-limits-enabled",
         "--no-access-log",
     ]
+    if body_timeout_s is not None:
+        cmd += ["--body-timeout-s", str(body_timeout_s)]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
@@ -104,4 +106,9 @@ async def main(connections: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
+    asyncio.run(
+        main(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 300,
+            float(sys.argv[2]) if len(sys.argv) > 2 else None,
+        )
+    )

@@ -55,7 +55,7 @@ The whole tree (``code`` in brackets)::
     │   └── InvalidResponse [invalid-response]
     └── ClientError [client]                          blob-service client: invitekit.client.errors
         ├── InsecureUrl, RedirectRefused, TooManyRedirects, BodyTooLarge, FetchTimeout
-        ├── ServiceUnreachable, ServiceError (+ UploadRejected), MalformedResponse
+        ├── ServiceUnreachable, ServiceError (+ UploadRejected), MalformedResponse, BodyNotFound
         ├── LaneKeyRequired, DuplicateMount, InvalidFetchPolicy (also ValueError)
         └── UnresolvablePointer
 

@@ -24,7 +24,14 @@ from .mls import GroupInfoView
 from .pointer import OpaquePointer, ServicePointer
 from .policy import ExternalCommitPolicy
 from .protocol import SlotKind
-from .selection import DEFAULT_MAX_BLOB_BYTES, Candidate, Survivor
+from .selection import (
+    DEFAULT_MAX_BLOB_BYTES,
+    BodyWanted,
+    Candidate,
+    Listed,
+    Selection,
+    Survivor,
+)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -94,6 +101,8 @@ class CandidatesFetched:
     services: tuple[str, ...]
     errors: tuple[str, ...] = ()
     fetches: int = 1
+    #: Candidates listed by metadata only (their bodies are fetched by :class:`FetchBody`).
+    listed: tuple[Listed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,15 @@ class SlotFetched:
 
     candidates: tuple[Candidate, ...] = ()
     error: str | None = None
+    listed: tuple[Listed, ...] = ()
+
+
+@dataclass(frozen=True)
+class BodyFetched:
+    """A listed candidate's body (``raw``), or why no copy of it could be fetched."""
+
+    raw: bytes | None = field(default=None, repr=False)
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -267,6 +285,26 @@ class FetchSlot(Need[SlotFetched]):
 
 
 @dataclass(frozen=True)
+class FetchBody(Need[BodyFetched]):
+    """Fetch one listed candidate's body by content address (from its first location that
+    answers), at most ``max_bytes``; the selection asks in its order, one at a time."""
+
+    phase: ClassVar[Phase] = Phase.FETCH
+    accepts: ClassVar[tuple[type, ...]] = (BodyFetched,)
+    listed: Listed
+    max_bytes: int
+
+
+def select_next(selection: Selection) -> Steps[Survivor | None]:
+    """The selection's next survivor, asking for each body it needs on the way (the one
+    loop the join machine and the deep check share)."""
+    while isinstance(step := selection.step(), BodyWanted):
+        fetched = yield from ask(FetchBody(step.listed, step.max_bytes))
+        selection.supply(step, fetched.raw, fetched.error)
+    return step
+
+
+@dataclass(frozen=True)
 class Upload(Need[Uploaded]):
     """Upload ``body`` to every (service, kind) pair, all at once."""
 
@@ -344,6 +382,7 @@ class Machine(Generic[T]):
 
 
 __all__ = [
+    "BodyFetched",
     "CandidatesFetched",
     "CheckExists",
     "Commit",
@@ -352,6 +391,7 @@ __all__ = [
     "CommitReport",
     "CommitRequest",
     "Existence",
+    "FetchBody",
     "FetchCandidates",
     "FetchSlot",
     "Finished",
@@ -368,4 +408,5 @@ __all__ = [
     "Uploaded",
     "Wait",
     "ask",
+    "select_next",
 ]

@@ -471,54 +471,123 @@ def _objects(obj: Mapping[str, Any], name: str, where: str) -> list[dict[str, An
     return items
 
 
+class ListingBodies(enum.StrEnum):
+    """What a candidate listing carries per item (the ``bodies`` query parameter).
+
+    ``INLINE`` (the default, and the only form a service before this parameter knows): every
+    item carries its blob, base64url, in ``blob``. ``OMIT``: items carry metadata only and a
+    reader fetches each body it wants by content address (``…/blobs/{sha256}``). A service
+    that predates the parameter ignores it and answers ``INLINE``; a reader tells the forms
+    apart per item (``blob`` present or not), so old and new meet in both directions.
+    """
+
+    INLINE = "inline"
+    OMIT = "omit"
+
+
+BODIES_QUERY = "bodies"
+
+
+def parse_bodies_query(query: Mapping[str, str]) -> ListingBodies:
+    """The ``bodies`` of a listing request (``inline`` when absent)."""
+    raw = query.get(BODIES_QUERY)
+    if raw is None:
+        return ListingBodies.INLINE
+    try:
+        return ListingBodies(raw)
+    except ValueError:
+        raise InvalidRequest(
+            ProblemCode.INVALID_QUERY, "bodies must be 'inline' or 'omit'"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class BlobRecord:
-    """One retained blob in a candidate listing: its bytes and (lanes) its stored proof.
+    """One retained blob in a candidate listing: its metadata, its bytes when the listing
+    carries them (``body is None``: fetch it by content address), and (lanes) its proof.
 
     Only ``body`` is part of the XIP's service contract; the metadata is what invitekit
     services add (a minimal service may send the blob alone). A reader re-derives anything
-    it relies on from the blob bytes.
+    it relies on from the blob bytes, and checks fetched bytes against ``sha256``.
     """
 
-    body: bytes = field(repr=False)
+    body: bytes | None = field(default=None, repr=False)
     signature: bytes | None = field(default=None, repr=False)
     epoch: int | None = None
     group_state_hash: bytes | None = None
     expires_at_ns: int | None = None
-    #: The body's SHA-256 when the writer already knows it (computed otherwise).
+    #: The body's SHA-256 (the content address); computed from ``body`` when omitted.
     sha256: bytes | None = field(default=None, compare=False)
     #: Rank by arrival among the listed items, 0 = the most recent upload (invitekit
     #: services send it; a client that keeps fewer items than listed keeps the newest).
     arrival: int | None = None
+    #: The body's length in bytes (``len(body)`` when the body is carried).
+    size: int | None = field(default=None, compare=False)
 
-    def to_json(self) -> dict[str, Any]:
-        """The listing item object (``arrival`` only when known)."""
-        sha256 = self.sha256 if self.sha256 is not None else hashlib.sha256(self.body).digest()
+    def __post_init__(self) -> None:
+        if self.body is None and (self.sha256 is None or self.size is None):
+            raise ProtocolError("a record without its body needs its sha256 and size")
+
+    @property
+    def content_address(self) -> bytes:
+        """The SHA-256 of the body."""
+        if self.sha256 is not None:
+            return self.sha256
+        assert self.body is not None
+        return hashlib.sha256(self.body).digest()
+
+    @property
+    def length(self) -> int:
+        """The body's length in bytes."""
+        return len(self.body) if self.body is not None else (self.size or 0)
+
+    def meta_json(self) -> dict[str, Any]:
+        """The listing item object without ``blob`` (``arrival`` only when known)."""
         extra: dict[str, Any] = {} if self.arrival is None else {"arrival": self.arrival}
         return {
             **extra,
-            "sha256": sha256.hex(),
+            "sha256": self.content_address.hex(),
             "epoch": self.epoch,
             "group_state_hash": None
             if self.group_state_hash is None
             else b64url(self.group_state_hash),
             "expires_at_ns": self.expires_at_ns,
-            "size": len(self.body),
+            "size": self.length,
             "signature": None if self.signature is None else b64url(self.signature),
-            "blob": b64url(self.body),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The listing item object (``blob`` last, and only when the body is carried)."""
+        obj = self.meta_json()
+        if self.body is not None:
+            obj["blob"] = b64url(self.body)
+        return obj
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Self:
-        """Read a listing item; every field present must be well formed (fail closed)."""
+        """Read a listing item; every field present must be well formed (fail closed).
+
+        With ``blob``: the body is the item and ``sha256``/``size``, when sent, must match
+        it. Without: ``sha256`` and ``size`` are required (the body is fetched by address).
+        """
         where = "candidate"
-        body = _bytes_field(obj, "blob", where)
-        sha256 = hashlib.sha256(body).digest()
-        if "sha256" in obj and _sha256_field(obj, "sha256", where) != sha256:
-            raise InvalidResponse(f"{where}: 'sha256' does not match the blob")
+        body: bytes | None = None
+        if "blob" in obj:
+            body = _bytes_field(obj, "blob", where)
+            sha256 = hashlib.sha256(body).digest()
+            if "sha256" in obj and _sha256_field(obj, "sha256", where) != sha256:
+                raise InvalidResponse(f"{where}: 'sha256' does not match the blob")
+            size = _optional_int_field(obj, "size", where)
+            if size is not None and size != len(body):
+                raise InvalidResponse(f"{where}: 'size' does not match the blob")
+            size = len(body)
+        else:
+            sha256 = _sha256_field(obj, "sha256", where)
+            size = _int_field(obj, "size", where)
         return cls(
             body=body,
             sha256=sha256,
+            size=size,
             signature=_optional_bytes_field(obj, "signature", where),
             epoch=_optional_int_field(obj, "epoch", where),
             group_state_hash=_optional_bytes_field(obj, "group_state_hash", where),
@@ -536,15 +605,18 @@ class CandidateListing:
     lane_id: bytes | None
     items: tuple[BlobRecord, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        """The listing object."""
+    def head_json(self) -> dict[str, Any]:
+        """The listing object without ``items`` (a streamed listing writes them after)."""
         return {
             "kind": self.kind.value,
             "slot": b64url(self.slot_id),
             "lane": None if self.lane_id is None else b64url(self.lane_id),
             "count": len(self.items),
-            "items": [item.to_json() for item in self.items],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The listing object (``items`` last)."""
+        return {**self.head_json(), "items": [item.to_json() for item in self.items]}
 
     @classmethod
     def items_from_json(cls, body: bytes) -> tuple[BlobRecord, ...]:
@@ -652,6 +724,7 @@ def blob_headers(
 __all__ = [
     "API_ROOT",
     "BLOB_MEDIA_TYPE",
+    "BODIES_QUERY",
     "EPOCH_HEADER",
     "EXPIRES_AT_HEADER",
     "GROUP_STATE_HASH_HEADER",
@@ -669,6 +742,7 @@ __all__ = [
     "HeadRef",
     "InvalidRequest",
     "InvalidResponse",
+    "ListingBodies",
     "Presence",
     "PresenceItem",
     "ProblemCode",
@@ -684,6 +758,7 @@ __all__ = [
     "etag_matches",
     "etag_of",
     "parse_b64url",
+    "parse_bodies_query",
     "parse_content_address",
     "parse_lane_id",
     "parse_limit_query",

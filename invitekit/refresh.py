@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .envelope import Envelope, SealedBlob, parse_envelope
-from .errors import InvalidSetting, InviteKitError
+from .errors import FlowStateError, InvalidSetting, InviteKitError
 from .mls import DEFAULT_OPTIONS, ParseOptions, VerifyLevel, parse_group_info
 from .needs import (
     CheckExists,
@@ -54,6 +54,7 @@ from .needs import (
     UploadOutcome,
     Wait,
     ask,
+    select_next,
 )
 from .payload import InvitePayload
 from .pointer import (
@@ -67,7 +68,7 @@ from .pointer import (
 from .policy import ActiveInvite, ExternalCommitPolicy, active_invite
 from .protocol import SlotKind
 from .sealing import seal_group_info
-from .selection import Candidate, Discarded, Selection, triage
+from .selection import Candidate, Discarded, Listed, Selection, triage, triage_listed
 from .sources import RandomBytes, RandomUnit, jitter_unit, os_random_bytes
 
 #: Candidates a deep check validates per (service, kind).
@@ -251,15 +252,60 @@ def lane_wedged(result: UploadOutcome) -> bool:
     return result.kind is SlotKind.LANE and not result.ok and result.outcome in _WEDGE_REFUSALS
 
 
-def claimed_epochs(candidates: Sequence[Candidate]) -> list[int]:
-    """The epochs candidates advertise (unreadable envelopes skipped)."""
-    out: list[int] = []
+def claimed_epochs(candidates: Sequence[Candidate], listed: Sequence[Listed] = ()) -> list[int]:
+    """The epochs candidates advertise (unreadable envelopes skipped; listed entries by
+    their listing's claim)."""
+    out: list[int] = [item.epoch for item in listed]
     for candidate in candidates:
         try:
             out.append(parse_envelope(candidate.raw).blob.epoch)
         except InviteKitError:
             continue
     return out
+
+
+def deep_check_steps(
+    candidates: Sequence[Candidate],
+    policy: ExternalCommitPolicy,
+    state: MemberState,
+    now_ns: int,
+    *,
+    listed: Sequence[Listed] = (),
+    level: VerifyLevel = VerifyLevel.TREE,
+    max_candidates: int = DEEP_CHECK_MAX_CANDIDATES,
+) -> Steps[DeepCheck]:
+    """Validate ``candidates`` (and ``listed`` ones, fetching each body in selection order
+    when its turn comes, as a joiner would); HEALTHY iff one is valid at ``state.pair``.
+
+    Validation stops at the first match, or once the order drops below the member's epoch.
+    """
+    invite = active_invite(policy, "check the slot")
+    payload = InvitePayload(invite.external_group_id, invite.symmetric_key)
+    sorted_set = triage(candidates, payload, now_ns, max_candidates=max_candidates)
+    in_hand = frozenset(c.content_hash for c in candidates)
+    pending, listed_discarded = triage_listed(
+        listed, now_ns, known=in_hand, room=max(0, max_candidates - len(in_hand))
+    )
+    selection = Selection(
+        payload, sorted_set, now_ns, level=level, listed=pending,
+        listed_discarded=listed_discarded,
+    )
+    found = False
+    newest: int | None = None
+    while (survivor := (yield from select_next(selection))) is not None:
+        if newest is None:
+            newest = survivor.epoch
+        if survivor.epoch < state.epoch:
+            break
+        if survivor.epoch == state.epoch and survivor.digest == state.digest:
+            found = True
+            break
+        selection.abandon()
+    action = DeepAction.HEALTHY if found else DeepAction.REUPLOAD
+    claimed = claimed_epochs(candidates, listed)
+    return DeepCheck(
+        action, found, newest, tuple(selection.discarded), max(claimed) if claimed else None
+    )
 
 
 def deep_check_decision(
@@ -271,30 +317,16 @@ def deep_check_decision(
     level: VerifyLevel = VerifyLevel.TREE,
     max_candidates: int = DEEP_CHECK_MAX_CANDIDATES,
 ) -> DeepCheck:
-    """Validate ``candidates`` as a joiner would; HEALTHY iff one is valid at ``state.pair``.
-
-    Validation stops at the first match, or once the order drops below the member's epoch.
-    """
-    invite = active_invite(policy, "check the slot")
-    payload = InvitePayload(invite.external_group_id, invite.symmetric_key)
-    sorted_set = triage(candidates, payload, now_ns, max_candidates=max_candidates)
-    selection = Selection(payload, sorted_set, now_ns, level=level)
-    found = False
-    newest: int | None = None
-    while (survivor := selection.next()) is not None:
-        if newest is None:
-            newest = survivor.epoch
-        if survivor.epoch < state.epoch:
-            break
-        if survivor.epoch == state.epoch and survivor.digest == state.digest:
-            found = True
-            break
-        selection.abandon()
-    action = DeepAction.HEALTHY if found else DeepAction.REUPLOAD
-    claimed = claimed_epochs(candidates)
-    return DeepCheck(
-        action, found, newest, tuple(selection.discarded), max(claimed) if claimed else None
+    """:func:`deep_check_steps` over candidates whose bodies are all in hand."""
+    steps = deep_check_steps(
+        candidates, policy, state, now_ns, level=level, max_candidates=max_candidates
     )
+    try:
+        need = next(steps)
+    except StopIteration as done:
+        result: DeepCheck = done.value
+        return result
+    raise FlowStateError(f"a deep check over bodies in hand asked for {type(need).__name__}")
 
 
 # --- reports ---------------------------------------------------------------------------
@@ -611,8 +643,9 @@ def _deep_check(
             if fetched.error is not None:
                 reports.append(TargetReport(url, TargetAction.ERROR, kind, error=fetched.error))
                 continue
-            verdict = deep_check_decision(
-                fetched.candidates, invite.policy, state, now_ns, level=level
+            verdict = yield from deep_check_steps(
+                fetched.candidates, invite.policy, state, now_ns, listed=fetched.listed,
+                level=level,
             )
             ahead = (verdict.highest_claimed_epoch or 0) > state.epoch
             if verdict.action is DeepAction.HEALTHY:
@@ -662,6 +695,7 @@ __all__ = [
     "claimed_epochs",
     "committer_steps",
     "deep_check_decision",
+    "deep_check_steps",
     "lane_wedged",
     "member_state",
     "mint_blob",

@@ -15,6 +15,16 @@ deep check (:mod:`invitekit.refresh`) both select through it.
   order selects exactly what validating everything and then sorting would;
   :meth:`Selection.reject` falls through to the next survivor, lower epochs included.
 
+Bodies by content address: a service may list candidates by metadata only
+(:class:`Listed`: claimed epoch, digest, expiry, size, content address). Those enter the
+same order by their claimed (epoch, digest, content hash) — the same key the bytes would
+give, since a fetched body must hash to its address and its envelope must carry the claimed
+epoch and digest (else ``listing-mismatch``) — and :meth:`Selection.step` asks for a body
+(:class:`BodyWanted`) only when its entry is the best one left. Cheap checks the metadata
+allows (count cap, size, expiry) run before any fetch; the rest run on the bytes when they
+arrive (:meth:`Selection.supply`), so a join fetches in selection order and stops at the
+first survivor, falling through on rejection exactly as with bodies fetched up front.
+
 Invariants: no candidate is ever returned unless it decrypted under the payload's key, its
 GroupInfo verified to the requested level and its epoch and digest matched the blob's
 metadata; a rejected GroupInfo (by plaintext hash) is never offered again.
@@ -33,12 +43,14 @@ from .errors import (
     BlobExpired,
     BlobGroupInfoMismatch,
     DecryptionFailed,
+    FlowStateError,
     InviteKitError,
     UnsupportedVersion,
 )
 from .mls import DEFAULT_OPTIONS, GroupInfoView, ParseOptions, VerifyLevel
 from .mls.errors import MlsError
 from .payload import InvitePayload
+from .protocol import SlotKind
 from .sealing import OpenedGroupInfo, verify_opened
 
 #: Candidates processed per fetch (the XIP recommends at least the service's retention N):
@@ -91,6 +103,74 @@ def merge_candidates(sets: Iterable[Iterable[Candidate]]) -> list[Candidate]:
     return list(merged.values())
 
 
+@dataclass(frozen=True, slots=True)
+class BodySource:
+    """Where a listed body can be fetched: one service's slot of one kind (the body's URL
+    is that slot's ``blobs/{sha256}``)."""
+
+    service: str
+    slot_id: bytes
+    kind: SlotKind
+    lane_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A candidate a service listed by metadata only; its body is fetched on demand.
+
+    Every field is the service's claim: the body must hash to ``sha256`` and carry
+    ``epoch`` and ``group_state_hash`` (checked by :meth:`Selection.supply`).
+    """
+
+    sha256: bytes
+    size: int
+    epoch: int
+    group_state_hash: bytes
+    expires_at_ns: int
+    locations: tuple[BodySource, ...]
+    sources: tuple[str, ...] = ()
+
+    @property
+    def order_key(self) -> tuple[int, bytes, bytes]:
+        """XIP step 5 order by the claimed fields (see :attr:`Triaged.order_key`)."""
+        return (-self.epoch, self.group_state_hash, self.sha256)
+
+    def is_expired(self, now_ns: int) -> bool:
+        """The claimed expiry has passed (``0`` never expires)."""
+        return self.expires_at_ns != 0 and now_ns >= self.expires_at_ns
+
+
+def merge_listed(sets: Iterable[Iterable[Listed]]) -> list[Listed]:
+    """Merge listings from several services by content address (first-seen claims kept;
+    every copy's location and source added, so a body is fetched from the next copy when
+    one service fails)."""
+    merged: dict[bytes, Listed] = {}
+    for listed in sets:
+        for item in listed:
+            seen = merged.get(item.sha256)
+            if seen is None:
+                merged[item.sha256] = item
+                continue
+            locations = seen.locations + tuple(
+                loc for loc in item.locations if loc not in seen.locations
+            )
+            sources = seen.sources + tuple(s for s in item.sources if s not in seen.sources)
+            merged[item.sha256] = Listed(
+                seen.sha256, seen.size, seen.epoch, seen.group_state_hash,
+                seen.expires_at_ns, locations, sources,
+            )
+    return list(merged.values())
+
+
+@dataclass(frozen=True, slots=True)
+class BodyWanted:
+    """:meth:`Selection.step`'s request: fetch ``listed``'s body (at most ``max_bytes``)
+    and hand it to :meth:`Selection.supply`."""
+
+    listed: Listed
+    max_bytes: int
+
+
 class Discard(enum.StrEnum):
     """Why a candidate was set aside (the first failing check wins)."""
 
@@ -103,6 +183,7 @@ class Discard(enum.StrEnum):
     GROUP_INFO_INVALID = "group-info-invalid"
     METADATA_MISMATCH = "metadata-mismatch"
     DUPLICATE_STATE = "duplicate-of-rejected"
+    BODY_UNAVAILABLE = "body-unavailable"
     COMMIT_REJECTED = "commit-rejected"
 
 
@@ -183,30 +264,65 @@ def triage(
         if index >= max_candidates:
             discarded.append(Discarded(cand.content_hash, Discard.OVER_CAP, "over-candidate-cap"))
             continue
-        if len(cand.raw) > max_blob_bytes:
-            discarded.append(Discarded(cand.content_hash, Discard.TOO_LARGE, "too-large"))
-            continue
-        try:
-            blob = parse_envelope(cand.raw).blob
-        except UnsupportedVersion as exc:
-            discarded.append(Discarded(cand.content_hash, Discard.UNSUPPORTED_VERSION, exc.code))
-            continue
-        except InviteKitError as exc:
-            discarded.append(Discarded(cand.content_hash, Discard.MALFORMED, exc.code))
-            continue
-        try:
-            plaintext = open_envelope(blob, envelope_key, now_ns)
-        except BlobExpired as exc:
-            discarded.append(Discarded(cand.content_hash, Discard.EXPIRED, exc.code, blob.epoch))
-            continue
-        except DecryptionFailed as exc:
-            discarded.append(
-                Discarded(cand.content_hash, Discard.DECRYPTION_FAILED, exc.code, blob.epoch)
-            )
-            continue
-        survivors.append(Triaged(cand, blob, hashlib.sha256(plaintext).digest(), plaintext))
+        checked = triage_one(cand, envelope_key, now_ns, max_blob_bytes)
+        if isinstance(checked, Discarded):
+            discarded.append(checked)
+        else:
+            survivors.append(checked)
     survivors.sort(key=lambda t: t.order_key)
     return Triage(tuple(survivors), tuple(discarded), len(unique))
+
+
+def triage_one(
+    cand: Candidate, key: EnvelopeKey, now_ns: int, max_blob_bytes: int
+) -> Triaged | Discarded:
+    """XIP step 3.1–3.3 on one candidate: size, envelope version and shape, expiry,
+    decryption (the one decryption: the plaintext is kept for :class:`Selection`)."""
+    if len(cand.raw) > max_blob_bytes:
+        return Discarded(cand.content_hash, Discard.TOO_LARGE, "too-large")
+    try:
+        blob = parse_envelope(cand.raw).blob
+    except UnsupportedVersion as exc:
+        return Discarded(cand.content_hash, Discard.UNSUPPORTED_VERSION, exc.code)
+    except InviteKitError as exc:
+        return Discarded(cand.content_hash, Discard.MALFORMED, exc.code)
+    try:
+        plaintext = open_envelope(blob, key, now_ns)
+    except BlobExpired as exc:
+        return Discarded(cand.content_hash, Discard.EXPIRED, exc.code, blob.epoch)
+    except DecryptionFailed as exc:
+        return Discarded(cand.content_hash, Discard.DECRYPTION_FAILED, exc.code, blob.epoch)
+    return Triaged(cand, blob, hashlib.sha256(plaintext).digest(), plaintext)
+
+
+def triage_listed(
+    listed: Sequence[Listed],
+    now_ns: int,
+    *,
+    known: frozenset[bytes] = frozenset(),
+    room: int = DEFAULT_MAX_CANDIDATES,
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+) -> tuple[list[Listed], list[Discarded]]:
+    """The checks a listing's metadata allows, before any body is fetched: entries whose
+    body is already in hand (``known`` content hashes) are dropped, at most ``room`` are
+    kept (the rest are ``OVER_CAP``), and a claimed size above ``max_blob_bytes`` or a
+    claimed expiry in the past discards an entry unread. The rest, in selection order."""
+    pending: list[Listed] = []
+    discarded: list[Discarded] = []
+    fresh = [item for item in merge_listed([listed]) if item.sha256 not in known]
+    for index, item in enumerate(fresh):
+        if index >= room:
+            discarded.append(Discarded(item.sha256, Discard.OVER_CAP, "over-candidate-cap"))
+        elif item.size > max_blob_bytes:
+            discarded.append(Discarded(item.sha256, Discard.TOO_LARGE, "too-large", item.epoch))
+        elif item.is_expired(now_ns):
+            discarded.append(
+                Discarded(item.sha256, Discard.EXPIRED, BlobExpired.code, item.epoch)
+            )
+        else:
+            pending.append(item)
+    pending.sort(key=lambda item: item.order_key)
+    return pending, discarded
 
 
 # --- selection -------------------------------------------------------------------------
@@ -243,13 +359,17 @@ class Survivor:
 
 
 class Selection:
-    """Lazy validate-and-select over a :class:`Triage` (XIP steps 3.4–3.5 and 5).
+    """Lazy validate-and-select over a :class:`Triage` (XIP steps 3.4–3.5 and 5), and over
+    candidates listed by metadata whose bodies are fetched on demand (``listed``, from
+    :func:`triage_listed`).
 
-    Call :meth:`next` for the best remaining survivor; :meth:`reject` it when the commit
-    built from it is rejected, then call :meth:`next` again. Deterministic: the same
-    inputs always yield the same sequence. It decrypts nothing: it verifies the plaintext
-    :func:`triage` kept (``payload`` and ``now_ns`` name the invite and the instant that
-    triage ran for).
+    Call :meth:`step` for the best remaining survivor — or, when the best entry left is a
+    listed one, a :class:`BodyWanted` to fetch and :meth:`supply`; :meth:`next` is
+    :meth:`step` for a selection without listed entries. :meth:`reject` a survivor when the
+    commit built from it is rejected, then step again. Deterministic: the same inputs (and
+    fetched bodies) always yield the same sequence. Triaged candidates are verified from
+    the plaintext :func:`triage` kept; a fetched body is decrypted once, under ``payload``'s
+    key at ``now_ns``, when it is supplied.
     """
 
     def __init__(
@@ -261,8 +381,19 @@ class Selection:
         level: VerifyLevel = VerifyLevel.TREE,
         accept_epoch_authenticator_digest: bool = False,
         options: ParseOptions = DEFAULT_OPTIONS,
+        listed: Sequence[Listed] = (),
+        listed_discarded: Sequence[Discarded] = (),
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
     ) -> None:
-        del payload, now_ns  # triage already decrypted under the key, at that instant
+        self._payload = payload
+        self._key = EnvelopeKey(payload.symmetric_key)
+        self._now_ns = now_ns
+        self._listed = sorted(listed, key=lambda item: item.order_key)
+        self._listed_position = 0
+        self._max_blob_bytes = max_blob_bytes
+        self._wanted: BodyWanted | None = None
+        self._supplied: Triaged | None = None
+        self.fetched_bytes = 0
         self._triage = triaged
         self._level = level
         self._compat = accept_epoch_authenticator_digest
@@ -270,21 +401,53 @@ class Selection:
         self._position = 0
         self._rejected_states: set[bytes] = set()
         self._current: Survivor | None = None
-        self.discarded: list[Discarded] = list(triaged.discarded)
+        self.discarded: list[Discarded] = [*triaged.discarded, *listed_discarded]
+        self._seen = triaged.seen + len(self._listed) + len(listed_discarded)
         self.attempts = 0
 
     @property
     def seen(self) -> int:
         """How many distinct candidates there were before any check."""
-        return self._triage.seen
+        return self._seen
 
     def next(self) -> Survivor | None:
-        """The next valid candidate in selection order, or None when exhausted."""
+        """The next valid candidate in selection order, or None when exhausted (only for a
+        selection whose bodies are all in hand; else use :meth:`step`)."""
+        step = self.step()
+        if isinstance(step, BodyWanted):
+            raise FlowStateError("this selection needs a body fetched: use step() and supply()")
+        return step
+
+    def _take(self) -> Triaged | Listed | None:
+        """The best entry left: a triaged candidate or a listed one, by order key."""
+        if self._supplied is not None:
+            item, self._supplied = self._supplied, None
+            return item
+        ordered = self._triage.ordered
+        triaged = ordered[self._position] if self._position < len(ordered) else None
+        listed = (
+            self._listed[self._listed_position]
+            if self._listed_position < len(self._listed)
+            else None
+        )
+        if listed is not None and (triaged is None or listed.order_key < triaged.order_key):
+            self._listed_position += 1
+            return listed
+        if triaged is not None:
+            self._position += 1
+        return triaged
+
+    def step(self) -> Survivor | BodyWanted | None:
+        """The next valid candidate in selection order, a body to fetch first, or None
+        when exhausted."""
         if self._current is not None:
             return self._current
-        while self._position < len(self._triage.ordered):
-            item = self._triage.ordered[self._position]
-            self._position += 1
+        if self._wanted is not None:
+            return self._wanted
+        while (item := self._take()) is not None:
+            if isinstance(item, Listed):
+                self._wanted = BodyWanted(item, self._max_blob_bytes)
+                return self._wanted
             if item.plaintext_hash in self._rejected_states:
                 self.discarded.append(
                     Discarded(
@@ -301,6 +464,43 @@ class Selection:
             self._current = survivor
             return survivor
         return None
+
+    def supply(self, wanted: BodyWanted, raw: bytes | None, failure: str = "") -> None:
+        """The body :meth:`step` asked for (``None``: no copy could be fetched; ``failure``
+        names why). Checked like a fetched candidate, plus against its listing claims."""
+        if wanted is not self._wanted:
+            raise FlowStateError("supply() answers the BodyWanted step() returned")
+        self._wanted = None
+        listed = wanted.listed
+        if raw is None:
+            self.discarded.append(
+                Discarded(
+                    listed.sha256, Discard.BODY_UNAVAILABLE, failure or "body-unavailable",
+                    listed.epoch,
+                )
+            )
+            return
+        self.fetched_bytes += len(raw)
+        cand = Candidate(bytes(raw), hashlib.sha256(raw).digest(), listed.sources)
+        if cand.content_hash != listed.sha256:
+            self.discarded.append(
+                Discarded(listed.sha256, Discard.METADATA_MISMATCH, "listing-mismatch")
+            )
+            return
+        checked = triage_one(cand, self._key, self._now_ns, self._max_blob_bytes)
+        if isinstance(checked, Discarded):
+            self.discarded.append(checked)
+            return
+        blob = checked.blob
+        if (blob.epoch, blob.group_state_hash) != (listed.epoch, listed.group_state_hash):
+            # A listing that misstates a body's place in the order: never trusted to place it.
+            self.discarded.append(
+                Discarded(
+                    listed.sha256, Discard.METADATA_MISMATCH, "listing-mismatch", blob.epoch
+                )
+            )
+            return
+        self._supplied = checked
 
     def reject(self, survivor: Survivor, code: str = "commit-rejected") -> None:
         """Record that the commit built from ``survivor`` was rejected; fall through."""
@@ -347,13 +547,19 @@ class Selection:
 __all__ = [
     "DEFAULT_MAX_BLOB_BYTES",
     "DEFAULT_MAX_CANDIDATES",
+    "BodySource",
+    "BodyWanted",
     "Candidate",
     "Discard",
     "Discarded",
+    "Listed",
     "Selection",
     "Survivor",
     "Triage",
     "Triaged",
     "merge_candidates",
+    "merge_listed",
     "triage",
+    "triage_listed",
+    "triage_one",
 ]

@@ -46,6 +46,9 @@ if [ "$profile" = test ]; then
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || debian_packages+=(debian-archive-keyring)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || debian_packages+=(nginx)
   command -v systemd-analyze >/dev/null 2>&1 || debian_packages+=(systemd)
+  # wrk: tests/test_bench_smoke.py runs every bench/ script once, tiny (bench_scale drives
+  # load with wrk; bench_service compares the service with nginx).
+  command -v wrk >/dev/null 2>&1 || debian_packages+=(wrk)
   if [ "${#debian_packages[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

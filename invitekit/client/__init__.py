@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..protocol import SlotKind
 from .errors import (
+    BodyNotFound,
     BodyTooLarge,
     ClientError,
     DuplicateMount,
@@ -36,6 +37,7 @@ from .transport import AiohttpTransport, HttpResponse, Transport, TransportReque
 
 __all__ = [
     "AiohttpTransport",
+    "BodyNotFound",
     "BodyTooLarge",
     "ClientError",
     "DuplicateMount",

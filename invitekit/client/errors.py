@@ -15,6 +15,7 @@
         ├── FetchTimeout             fetch-timeout           retryable
         ├── ServiceUnreachable       service-unreachable     retryable
         ├── MalformedResponse        malformed-response      body breaks the protocol
+        ├── BodyNotFound             blob-not-found          a listed blob is retained nowhere
         ├── ServiceError             service-error           unexpected status (+ problem)
         │   └── UploadRejected       upload-rejected         the service refused an upload
         └── UnresolvablePointer      unresolvable-pointer    opaque pointer, no resolver
@@ -141,6 +142,13 @@ class MalformedResponse(ClientError):
     code = "malformed-response"
 
 
+class BodyNotFound(ClientError):
+    """A blob a listing named is no longer retained at any of its locations (evicted or
+    collected between the listing and the body read)."""
+
+    code = "blob-not-found"
+
+
 class UnresolvablePointer(ClientError):
     """An opaque (application-defined) service pointer and no resolver to interpret it."""
 
@@ -148,6 +156,7 @@ class UnresolvablePointer(ClientError):
 
 
 __all__ = [
+    "BodyNotFound",
     "BodyTooLarge",
     "ClientError",
     "DuplicateMount",

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..join import Candidate
 from ..protocol import SlotKind
+from ..selection import Listed
 from .errors import ClientError, ServiceError
 
 
@@ -69,6 +70,8 @@ class FetchResult:
     candidates: tuple[Candidate, ...] = ()
     failure: ClientError | None = field(default=None, compare=False)
     truncated: bool = False
+    #: Candidates listed by metadata only: their bodies are fetched when selected.
+    listed: tuple[Listed, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -94,7 +97,8 @@ class FetchResult:
             "error": self.error,
             "detail": self.detail,
             "truncated": self.truncated,
-            "candidates": [c.content_hash.hex() for c in self.candidates],
+            "candidates": [c.content_hash.hex() for c in self.candidates]
+            + [item.sha256.hex() for item in self.listed],
         }
 
 
@@ -104,6 +108,8 @@ class MergedFetch:
 
     candidates: tuple[Candidate, ...]
     results: tuple[FetchResult, ...]
+    #: Listed by metadata only (none of them among ``candidates``), merged by address.
+    listed: tuple[Listed, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ transport. Failures follow the contract drawn in :mod:`invitekit.client.errors`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -26,11 +27,13 @@ from ..lane import LaneSigner
 from ..protocol import (
     API_ROOT,
     BLOB_MEDIA_TYPE,
+    BODIES_QUERY,
     SIGNATURE_HEADER,
     BlobRecord,
     CandidateListing,
     HeadRef,
     InvalidResponse,
+    ListingBodies,
     Presence,
     Route,
     SlotKind,
@@ -39,8 +42,21 @@ from ..protocol import (
     problem_code_of,
     slot_path,
 )
-from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES
-from .errors import ClientError, LaneKeyRequired, MalformedResponse, ServiceError, UploadRejected
+from ..selection import (
+    DEFAULT_MAX_BLOB_BYTES,
+    DEFAULT_MAX_CANDIDATES,
+    BodySource,
+    Listed,
+    merge_listed,
+)
+from .errors import (
+    BodyNotFound,
+    ClientError,
+    LaneKeyRequired,
+    MalformedResponse,
+    ServiceError,
+    UploadRejected,
+)
 from .http import FetchPolicy, request, safe_url
 from .results import FetchResult, MergedFetch, StoredUpload, UploadResult
 from .transport import AiohttpTransport, HttpResponse, Transport
@@ -123,6 +139,8 @@ class InviteClient:
     ``transport`` defaults to :class:`~invitekit.client.transport.AiohttpTransport` (with
     ``session``/``ssl_context`` when given; ``ssl_context`` lets tests and private
     deployments trust their own CA and never relaxes the https-only rule).
+    ``listing_bodies`` picks the listing form asked for (metadata only by default; a
+    service that predates the choice answers with bodies inline, which is read as well).
     """
 
     def __init__(
@@ -132,8 +150,12 @@ class InviteClient:
         transport: Transport | None = None,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        listing_bodies: ListingBodies = ListingBodies.OMIT,
     ) -> None:
         self.policy = policy or FetchPolicy()
+        #: How listings are asked for: metadata only (bodies by content address, the
+        #: default) or with every body inline (the form services before ``bodies`` send).
+        self.listing_bodies = listing_bodies
         self._own_transport = transport is None
         self.transport: Transport = transport or AiohttpTransport(
             session=session, ssl_context=ssl_context
@@ -267,10 +289,17 @@ class InviteClient:
         lane: bytes | None,
         match: HeadRef | None,
         read_cap: int | None = None,
+        bodies: ListingBodies | None = None,
     ) -> tuple[BlobRecord, ...]:
+        """A listing's items: metadata only when the service honours ``bodies=omit``, with
+        inline bodies otherwise (a service before the parameter ignores it)."""
         url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
-        if match is not None:
-            url = url.with_query(match.to_query())
+        query = {} if match is None else match.to_query()
+        form = self.listing_bodies if bodies is None else bodies
+        if form is ListingBodies.OMIT:
+            query[BODIES_QUERY] = form.value
+        if query:
+            url = url.with_query(query)
         if read_cap is None:
             read_cap = listing_read_cap(DEFAULT_MAX_CANDIDATES, DEFAULT_MAX_BLOB_BYTES)
         cap = max(read_cap, self.policy.max_body_bytes)
@@ -280,6 +309,51 @@ class InviteClient:
         if resp.status != 200:
             raise _unexpected(resp, "candidate listing")
         return _decoded(resp.body, CandidateListing.items_from_json)
+
+    async def blob(
+        self,
+        service: str,
+        slot_id: bytes,
+        sha256: bytes,
+        *,
+        kind: SlotKind = SlotKind.LANE,
+        lane_id: bytes | None = None,
+        key: bytes | None = None,
+        max_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+    ) -> bytes | None:
+        """One retained blob by content address (``None``: not retained), read up to
+        ``max_bytes`` and checked against ``sha256``. Raises :class:`~.errors.ClientError`."""
+        lane = self._lane(kind, key, lane_id)
+        url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
+        url = url.with_path(f"{url.path}/{sha256.hex()}", encoded=False)
+        resp = await request(self.transport, "GET", url, self.policy, max_body_bytes=max_bytes)
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise _unexpected(resp, "blob")
+        if hashlib.sha256(resp.body).digest() != sha256:
+            raise MalformedResponse("blob: body does not hash to its content address")
+        return resp.body
+
+    async def fetch_body(
+        self, listed: Listed, *, max_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    ) -> bytes:
+        """A listed candidate's body, from the first of its locations that serves it (in
+        listed order; one that fails or serves other bytes is passed over). Raises the last
+        :class:`~.errors.ClientError` (``not-found`` when every location answered 404)."""
+        failure: ClientError = BodyNotFound("no location retains this blob any more")
+        for location in listed.locations:
+            try:
+                body = await self.blob(
+                    location.service, location.slot_id, listed.sha256, kind=location.kind,
+                    lane_id=location.lane_id, max_bytes=max_bytes,
+                )
+            except ClientError as exc:
+                failure = exc
+                continue
+            if body is not None:
+                return body
+        raise failure
 
     async def fetch(
         self,
@@ -292,25 +366,57 @@ class InviteClient:
         max_candidates: int | None = None,
         match: tuple[int, bytes] | None = None,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        lazy: bool = False,
     ) -> FetchResult:
         """The candidate set of one slot (or only the ``(epoch, digest)`` ``match``).
 
         Keeps at most ``max_candidates``, the most recent by arrival (:func:`keep_newest`),
         never the highest claimed epochs; the read is bounded by :func:`listing_read_cap`.
+        Items listed without their body are fetched by content address, one at a time —
+        or, with ``lazy``, become :class:`~invitekit.selection.Listed` entries
+        (``result.listed``) whose bodies the selection fetches only when it reaches them
+        (the join and the deep check); one listed without the claims to place it in the
+        order is fetched at once either way.
         """
         label = label_of(service)
         cap = max_candidates if max_candidates is not None else DEFAULT_MAX_CANDIDATES
         lane = self._lane(kind, key, lane_id)
+        source = f"{label} {kind}"
         try:
             ref = None if match is None else HeadRef(*match)
             items = await self._list(
                 service, slot_id, kind, lane, ref, listing_read_cap(cap, max_blob_bytes)
             )
+            kept = keep_newest(items, cap)
+            candidates: list[Candidate] = []
+            listed: list[Listed] = []
+            for item in kept:
+                if item.body is not None:
+                    candidates.append(Candidate.of(item.body, source))
+                elif not lazy or item.epoch is None or item.group_state_hash is None:
+                    body = await self.blob(
+                        service, slot_id, item.content_address, kind=kind, lane_id=lane,
+                        max_bytes=max_blob_bytes,
+                    )
+                    if body is not None:
+                        candidates.append(Candidate.of(body, source))
+                else:
+                    listed.append(
+                        Listed(
+                            sha256=item.content_address,
+                            size=item.length,
+                            epoch=item.epoch,
+                            group_state_hash=item.group_state_hash,
+                            expires_at_ns=item.expires_at_ns or 0,
+                            locations=(BodySource(service, slot_id, kind, lane),),
+                            sources=(source,),
+                        )
+                    )
         except ClientError as exc:
             return FetchResult(label, kind, failure=exc)
-        kept = keep_newest(items, cap)
-        candidates = tuple(Candidate.of(i.body, f"{label} {kind}") for i in kept)
-        return FetchResult(label, kind, candidates, truncated=len(items) > cap)
+        return FetchResult(
+            label, kind, tuple(candidates), truncated=len(items) > cap, listed=tuple(listed)
+        )
 
     async def lookup(
         self,
@@ -334,19 +440,25 @@ class InviteClient:
         key: bytes | None = None,
         max_candidates: int | None = None,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        lazy: bool = False,
     ) -> MergedFetch:
-        """Fetch every (service, kind) concurrently; merge, de-duplicated by content hash."""
+        """Fetch every (service, kind) concurrently; merge, de-duplicated by content hash
+        (``lazy``: see :meth:`fetch`; listed entries merge by content address too)."""
         jobs = [
             self.fetch(
                 s, slot_id, kind=k, key=key, max_candidates=max_candidates,
-                max_blob_bytes=max_blob_bytes,
+                max_blob_bytes=max_blob_bytes, lazy=lazy,
             )
             for s in services
             for k in kinds
         ]
         results = tuple(await asyncio.gather(*jobs))
         merged = merge_candidates(r.candidates for r in results)
-        return MergedFetch(tuple(merged), results)
+        in_hand = {c.content_hash for c in merged}
+        listed = [
+            item for item in merge_listed(r.listed for r in results) if item.sha256 not in in_hand
+        ]
+        return MergedFetch(tuple(merged), results, tuple(listed))
 
     async def head(
         self,
@@ -396,6 +508,10 @@ class InviteClient:
         self, service: str, slot_id: bytes, kind: SlotKind, lane: bytes | None, ref: HeadRef
     ) -> bool:
         for item in await self._list(service, slot_id, kind, lane, None):
+            if item.body is None:  # a listing by metadata: its claims are what it says
+                if (item.epoch, item.group_state_hash) == (ref.epoch, ref.group_state_hash):
+                    return True
+                continue
             try:
                 blob = parse_envelope(item.body).blob
             except InviteKitError:
@@ -411,14 +527,24 @@ class InviteClient:
         kind: SlotKind,
         lane_id: bytes | None = None,
     ) -> list[StoredUpload]:
-        """Everything a slot retains, with stored signatures (for mirroring). Raises
+        """Everything a slot retains, with stored signatures (for mirroring): listed by
+        metadata, then each body fetched by content address, one at a time (a blob gone
+        in between is left out, as a listing a moment later would). Raises
         :class:`~.errors.ClientError`."""
         lane = self._lane(kind, None, lane_id)
         items = await self._list(service, slot_id, kind, lane, None)
-        return [
-            StoredUpload(item.body, kind, lane or b"", item.signature, item.epoch)
-            for item in items
-        ]
+        stored: list[StoredUpload] = []
+        for item in items:
+            body = item.body
+            if body is None:
+                body = await self.blob(
+                    service, slot_id, item.content_address, kind=kind, lane_id=lane,
+                    max_bytes=max(item.length, 1),
+                )
+                if body is None:
+                    continue
+            stored.append(StoredUpload(body, kind, lane or b"", item.signature, item.epoch))
+        return stored
 
 
 __all__ = [

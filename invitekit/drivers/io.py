@@ -15,12 +15,14 @@ from ..client import InviteClient
 from ..client.errors import ClientError, UnresolvablePointer
 from ..errors import FlowStateError
 from ..needs import (
+    BodyFetched,
     CandidatesFetched,
     CheckExists,
     Commit,
     CommitReport,
     CommitRequest,
     Existence,
+    FetchBody,
     FetchCandidates,
     FetchSlot,
     Finished,
@@ -96,9 +98,15 @@ class NeedPerformer:
         if isinstance(need, FetchSlot):
             fetched = await self.client.fetch(
                 need.service, need.external_group_id,
-                kind=need.kind, key=need.symmetric_key,
+                kind=need.kind, key=need.symmetric_key, lazy=True,
             )
-            return SlotFetched(fetched.candidates, fetched.error)
+            return SlotFetched(fetched.candidates, fetched.error, fetched.listed)
+        if isinstance(need, FetchBody):
+            try:
+                raw = await self.client.fetch_body(need.listed, max_bytes=need.max_bytes)
+            except ClientError as exc:
+                return BodyFetched(None, exc.code)
+            return BodyFetched(raw)
         if isinstance(need, Upload):
             return await self._upload(need)
         raise FlowStateError(f"no driver for {type(need).__name__}")
@@ -112,8 +120,11 @@ class NeedPerformer:
             key=need.symmetric_key,
             max_candidates=need.max_candidates,
             max_blob_bytes=need.max_blob_bytes,
+            lazy=True,
         )
-        return CandidatesFetched(merged.candidates, services, merged.errors, len(merged.results))
+        return CandidatesFetched(
+            merged.candidates, services, merged.errors, len(merged.results), merged.listed
+        )
 
     async def _resolve(self, need: ResolveTargets) -> TargetsResolved:
         if self.resolver is None:

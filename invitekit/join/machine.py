@@ -4,7 +4,9 @@
 I/O, in this order, and decides everything else itself:
 
 1. :class:`~invitekit.needs.FetchCandidates` — resolve the payload's service pointer and
-   fetch the slot's candidates (steps 1–2);
+   fetch the slot's candidates (steps 1–2); candidates listed by metadata only have their
+   bodies fetched one at a time, in selection order (:class:`~invitekit.needs.FetchBody`,
+   via :func:`~invitekit.needs.select_next`), so a join fetches what it selects;
 2. :class:`~invitekit.needs.Commit` — build and publish the external commit from a
    verified GroupInfo that passed step 6 (steps 7–8); a
    :class:`~invitekit.needs.CommitRejected` answer falls through to the next survivor
@@ -47,13 +49,27 @@ from ..groupinfo_policy import (
     read_policy,
 )
 from ..mls import GroupInfoView, VerifyLevel, parse_group_info
-from ..needs import Commit, CommitRejected, FetchCandidates, Machine, Steps, ask
+from ..needs import (
+    Commit,
+    CommitRejected,
+    FetchCandidates,
+    Machine,
+    Steps,
+    ask,
+    select_next,
+)
 from ..payload import InvitePayload
 from ..policy import ExternalCommitPolicy
 from ..precommit import PrecommitVerdict, no_policy_verdict, precommit_check, stale_qr
 from ..protocol import SlotKind
 from ..refresh import SkipReason, committer_steps
-from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES, Selection, triage
+from ..selection import (
+    DEFAULT_MAX_BLOB_BYTES,
+    DEFAULT_MAX_CANDIDATES,
+    Selection,
+    triage,
+    triage_listed,
+)
 from ..sources import RandomBytes, os_random_bytes
 from .outcomes import (
     Joined,
@@ -151,11 +167,20 @@ class JoinMachine(Machine[JoinOutcome]):
                 options.max_blob_bytes,
             )
         )
+        cap = options.max_candidates * max(1, fetched.fetches)
         triaged = triage(  # step 3.1-3.3; the candidate cap is per (service, kind) fetch
             fetched.candidates,
             payload,
             self.at_ns,
-            max_candidates=options.max_candidates * max(1, fetched.fetches),
+            max_candidates=cap,
+            max_blob_bytes=options.max_blob_bytes,
+        )
+        in_hand = frozenset(c.content_hash for c in fetched.candidates)
+        listed, listed_discarded = triage_listed(  # listed by metadata: bodies fetched lazily
+            fetched.listed,
+            self.at_ns,
+            known=in_hand,
+            room=max(0, cap - len(in_hand)),
             max_blob_bytes=options.max_blob_bytes,
         )
         selection = self.selection = Selection(  # steps 3.4-3.5 and 5, lazily
@@ -164,9 +189,12 @@ class JoinMachine(Machine[JoinOutcome]):
             self.at_ns,
             level=options.level,
             accept_epoch_authenticator_digest=options.accept_epoch_authenticator_digest,
+            listed=listed,
+            listed_discarded=listed_discarded,
+            max_blob_bytes=options.max_blob_bytes,
         )
         while True:
-            survivor = selection.next()
+            survivor = yield from select_next(selection)
             if survivor is None or selection.attempts >= options.max_commit_attempts:
                 return no_survivor_outcome(
                     selection.seen, selection.discarded, selection.attempts, fetched.errors

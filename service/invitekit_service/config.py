@@ -158,6 +158,18 @@ class Settings(BaseSettings):
         description="fraction of body_bytes_in_flight one network (IPv4 /24, IPv6 /48) may"
         " hold (429 above)",
     )
+    response_bytes_in_flight: int = Field(
+        64 << 20,
+        ge=1,
+        description="bound on response bytes held in memory per process (503 above); a "
+        "streamed blob holds one 192 KiB chunk, a built listing its size",
+    )
+    response_client_share: float = Field(
+        0.125,
+        gt=0,
+        le=1,
+        description="fraction of response_bytes_in_flight one client may hold (429 above)",
+    )
     max_connections: int | None = Field(
         None,
         ge=1,

@@ -24,6 +24,7 @@ from invitekit.protocol import (
     SIGNATURE_HEADER,
     CandidateListing,
     InvalidRequest,
+    ListingBodies,
     Presence,
     PresenceItem,
     ProblemCode,
@@ -32,6 +33,7 @@ from invitekit.protocol import (
     blob_location,
     etag_matches,
     etag_of,
+    parse_bodies_query,
     parse_signature_header,
 )
 
@@ -41,6 +43,7 @@ from .bodies import read_body
 from .headcache import cached_head
 from .problems import Problem
 from .requests import content_address, listing_limit, match_filter, slot_address
+from .responses import built_response, stream_blob, stream_inline_listing
 from .state import STATE_KEY, ServiceState
 from .storage import StorageUnavailable
 from .wire import blob_headers, blob_records, head_ref, json_response
@@ -170,7 +173,7 @@ class Handlers:
         return json_response(status, receipt.to_json(), headers)
 
     async def head(self, request: web.Request) -> web.StreamResponse:
-        """GET …/head: the first candidate as raw bytes, cacheable, with ETag."""
+        """GET …/head: the first candidate as raw bytes, cacheable, with ETag (streamed)."""
         state = self._state(request)
         address = await self._read_gate(request, state)
         entry = await cached_head(state, address)
@@ -185,19 +188,30 @@ class Handlers:
                 headers={"ETag": etag, "Cache-Control": state.head_cache_control},
             )
         state.count_fetch(self.kind, "head", "200")
-        body = entry.blob.body or b""
-        state.metrics.bytes_out.inc((), len(body))
-        return web.Response(body=body, headers=entry.headers)
+        blob = entry.blob
+        state.metrics.bytes_out.inc((), blob.meta.size)
+        return await stream_blob(
+            request, state.responses, state.client_of(request), state.store, blob.meta,
+            blob.body, entry.headers,
+        )
 
     async def list_blobs(self, request: web.Request) -> web.StreamResponse:
-        """GET …/blobs: the candidate set (optionally only one (epoch, hash) pair)."""
+        """GET …/blobs: the candidate set (optionally only one (epoch, hash) pair).
+
+        ``bodies=omit``: metadata only (bodies are fetched by content address); otherwise
+        (the form every client before the parameter reads) each item carries its blob,
+        streamed from the store while the listing is written.
+        """
         state = self._state(request)
         address = await self._read_gate(request, state)
         match = match_filter(request, required=False)
         limit = listing_limit(request, state, self.kind)
+        bodies = parse_bodies_query(request.query)
         now = logs.now_ns()
-        items = await state.store.list_entries(address, now_ns=now, limit=limit, match=match)
-        digest = hashlib.sha256()
+        items = await state.store.list_entries(
+            address, now_ns=now, limit=limit, match=match, with_body=False
+        )
+        digest = hashlib.sha256(b"" if bodies is ListingBodies.INLINE else b"omit")
         for item in items:
             digest.update(item.meta.sha256)
         etag = f'"{digest.hexdigest()}"'
@@ -213,17 +227,31 @@ class Handlers:
             items=blob_records(items),
         )
         state.count_fetch(self.kind, route, "200")
+        client = state.client_of(request)
+        if bodies is ListingBodies.OMIT:
+            return built_response(state.responses, client, 200, listing.to_json(), cache)
         state.metrics.bytes_out.inc((), sum(item.meta.size for item in items))
-        return json_response(200, listing.to_json(), cache)
+        return await stream_inline_listing(
+            request,
+            state.responses,
+            client,
+            state.store,
+            listing.head_json(),
+            [
+                (record.meta_json(), item.meta)
+                for record, item in zip(listing.items, items, strict=True)
+            ],
+            cache,
+        )
 
     async def get_blob(self, request: web.Request) -> web.StreamResponse:
-        """GET/HEAD …/blobs/{sha256}: one retained blob by content address (immutable)."""
+        """GET/HEAD …/blobs/{sha256}: one retained blob by content address (immutable,
+        strong ETag, cacheable until it expires; the body streamed from the store)."""
         state = self._state(request)
         address = await self._read_gate(request, state)
         sha256 = content_address(request)
         now = logs.now_ns()
-        with_body = request.method != "HEAD"
-        blob = await state.store.get_by_sha256(address, sha256, now_ns=now, with_body=with_body)
+        blob = await state.store.get_by_sha256(address, sha256, now_ns=now, with_body=False)
         if blob is None:
             state.count_fetch(self.kind, "blob", "404")
             raise Problem(ProblemCode.NOT_FOUND, "no live blob with that content address")
@@ -239,12 +267,14 @@ class Handlers:
                 headers={"ETag": headers["ETag"], "Cache-Control": headers["Cache-Control"]},
             )
         state.count_fetch(self.kind, "blob", "200")
-        if not with_body:
+        if request.method == "HEAD":
             headers["Content-Length"] = str(blob.meta.size)
             return web.Response(headers=headers, content_type=BLOB_MEDIA_TYPE)
-        body = blob.body or b""
-        state.metrics.bytes_out.inc((), len(body))
-        return web.Response(body=body, headers=headers, content_type=BLOB_MEDIA_TYPE)
+        state.metrics.bytes_out.inc((), blob.meta.size)
+        return await stream_blob(
+            request, state.responses, state.client_of(request), state.store, blob.meta,
+            None, headers,
+        )
 
     async def presence(self, request: web.Request) -> web.StreamResponse:
         """GET …/presence: does the slot hold a live blob advertising (epoch, hash)?"""

@@ -1,10 +1,12 @@
 """The head cache: the first candidate of a slot, with its ready-made response headers.
 
-An entry is valid while the store's change marker for the slot is unchanged and its blob is
-still live; an expired hit wakes the GC. Invariant: the cache never holds more than
-``max_entries`` entries nor more than ``max_bytes`` of blob bodies (least recently used out
-first); a head larger than an eighth of ``max_bytes`` is served but not kept. ``0`` in either
-bound disables the cache.
+An entry holds the head's metadata, its response headers and, when it fits the cache's
+per-entry bound, its body (filled on a miss by :func:`cached_head`; a larger head's body is
+streamed from the store by the handler). An entry is valid while the store's change marker
+for the slot is unchanged and its blob is still live; an expired hit wakes the GC.
+Invariant: the cache never holds more than ``max_entries`` entries nor more than
+``max_bytes`` of blob bodies (least recently used out first); a body larger than an eighth
+of ``max_bytes`` is not kept. ``0`` in either bound disables the cache.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from invitekit.protocol import BLOB_MEDIA_TYPE
 
 from . import logs
 from .admission import SlotAddress
+from .problems import Problem
+from .responses import BodyGone, body_chunks
 from .storage import StoredBlob
 from .wire import blob_headers
 
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
     from .state import ServiceState
 
 CacheKey = tuple[bytes, bytes]
+#: The budget account cache fills are charged to (shared, like the cache itself).
+CACHE_FILL_CLIENT = "<head-cache>"
 
 
 @dataclass(slots=True)
@@ -49,6 +55,13 @@ class HeadCache:
         self.bytes = 0
         self._entries: OrderedDict[CacheKey, HeadEntry] = OrderedDict()
 
+    @property
+    def entry_bound(self) -> int:
+        """The largest body an entry may keep (0: the cache is off)."""
+        if self.max_entries <= 0 or self.max_bytes <= 0:
+            return 0
+        return self.max_bytes // 8
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -62,7 +75,7 @@ class HeadCache:
     def put(self, key: CacheKey, entry: HeadEntry) -> None:
         """Keep ``entry`` unless it is too big; evict least recently used ones to fit."""
         self.discard(key)
-        if self.max_entries <= 0 or self.max_bytes <= 0 or entry.size > self.max_bytes // 8:
+        if self.max_entries <= 0 or self.max_bytes <= 0 or entry.size > self.entry_bound:
             return
         while self._entries and (
             len(self._entries) >= self.max_entries or self.bytes + entry.size > self.max_bytes
@@ -94,8 +107,20 @@ async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
         if cached.blob is None or cached.blob.meta.is_live(now):
             return cached
         state.wake_gc()
-    found = await state.store.list_entries(address, now_ns=now, limit=1)
-    blob = found[0] if found else None
+    blob = await state.store.head_entry(address, now_ns=now)
+    if (
+        blob is not None
+        and blob.body is None
+        and 0 < blob.meta.size <= state.head_cache.entry_bound
+    ):
+        try:
+            body = await _read_whole(state, blob)
+        except Problem:
+            body = b""  # no room in the response budget to fill: stream this one instead
+        if body is None:
+            blob = None  # deleted since its metadata was read: as a read a moment later
+        elif body:
+            blob = StoredBlob(blob.meta, body)
     headers: dict[str, str] = {}
     if blob is not None:
         headers = blob_headers(blob)
@@ -104,6 +129,20 @@ async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
     entry = HeadEntry(marker, blob, headers)
     state.head_cache.put(key, entry)
     return entry
+
+
+async def _read_whole(state: ServiceState, blob: StoredBlob) -> bytes | None:
+    """A cacheable head's body, read in chunks under the response budget (it is built in
+    memory once, then shared by every response that hits the entry). ``None``: gone;
+    :class:`Problem` when the budget has no room."""
+    with state.responses.reserve(CACHE_FILL_CLIENT, blob.meta.size):
+        parts: list[bytes] = []
+        try:
+            async for chunk in body_chunks(state.store, blob.meta, None):
+                parts.append(chunk)
+        except BodyGone:
+            return None
+        return b"".join(parts)
 
 
 __all__ = ["HeadCache", "HeadEntry", "cached_head"]

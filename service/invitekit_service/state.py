@@ -24,6 +24,7 @@ from .config import Settings
 from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
+from .responses import ResponseBudget
 from .storage import BlobStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -61,6 +62,14 @@ class ServiceState:
             client_share=settings.body_client_share,
             network_share=settings.body_network_share,
             max_body=settings.max_body_bytes,
+        )
+        self.responses = ResponseBudget(
+            settings.response_bytes_in_flight, settings.response_client_share
+        )
+        self.metrics.sampled_gauge(
+            "invitekit_response_bytes_in_flight",
+            "Response bytes reserved by responses in progress",
+            lambda: self.responses.in_flight,
         )
         self.metrics.sampled_gauge(
             "invitekit_body_bytes_in_flight",

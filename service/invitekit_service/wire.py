@@ -27,10 +27,12 @@ def blob_headers(blob: StoredBlob) -> dict[str, str]:
 
 
 def blob_record(blob: StoredBlob, arrival: int | None = None) -> BlobRecord:
-    """A stored blob as a listing item (``arrival``: its rank, 0 = most recent upload)."""
+    """A stored blob as a listing item (``arrival``: its rank, 0 = most recent upload); the
+    body only when the read carried it."""
     meta = blob.meta
     return BlobRecord(
-        body=blob.body or b"",
+        body=blob.body,
+        size=meta.size,
         signature=meta.signature,
         epoch=meta.epoch,
         group_state_hash=meta.group_state_hash,

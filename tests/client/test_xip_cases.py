@@ -10,6 +10,7 @@ it uses a ts-mls GroupInfo whose AppData carries the policy itself.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from invitekit.mls import parse_group_info
 from invitekit.payload import InvitePayload
 from invitekit.policy import rotate
 from invitekit.precommit import PrecommitCode
+from invitekit.protocol import ListingBodies
 from invitekit.refresh import SkipReason
 
 from .conftest import ServiceProcess
@@ -294,6 +296,20 @@ async def test_xip_17_keyless_metadata_tamper(
     ]
     for v in variants:
         assert (await client.upload(service.url, slot, v.to_bytes(), kind=SlotKind.OPEN)).ok
+    ready = await sc.check()
+    assert isinstance(ready, ReadyToCommit)
+    assert ready.survivor is not None
+    assert ready.survivor.candidate.content_hash == captured.content_hash
+    # Bodies by content address: only the variants ranked ahead of the genuine blob are
+    # fetched (and fail the AEAD); the ones behind it are never read.
+    genuine_key = (-blob.epoch, blob.group_state_hash, captured.content_hash)
+    ahead = [
+        v for v in variants
+        if (-v.epoch, v.group_state_hash, hashlib.sha256(v.to_bytes()).digest()) < genuine_key
+    ]
+    assert [d.reason for d in ready.discarded] == [Discard.DECRYPTION_FAILED] * len(ahead)
+    # With every body inline (the listing form older services send), all are triaged.
+    client.listing_bodies = ListingBodies.INLINE
     ready = await sc.check()
     assert isinstance(ready, ReadyToCommit)
     assert ready.survivor is not None

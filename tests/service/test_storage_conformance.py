@@ -193,3 +193,44 @@ async def test_large_and_small_bodies_round_trip(store: BlobStore) -> None:
     got = await store.get_by_sha256(addr, large.sha256, now_ns=now)
     assert got is not None
     assert got.body == large.body
+
+
+async def test_head_entry_is_the_newest_live_arrival_with_small_bodies_inline(
+    store: BlobStore,
+) -> None:
+    inv = Invite()
+    addr = open_slot(inv)
+    assert await store.head_entry(addr, now_ns=time.time_ns()) is None
+    small, big, older = upload(inv, 5), upload(inv, 2, plaintext_size=40_000), upload(inv, 9)
+    for up in (older, small):
+        assert await admit(store, addr, up) is Outcome.CREATED
+    head = await store.head_entry(addr, now_ns=time.time_ns())
+    assert head is not None
+    assert head.meta.sha256 == small.sha256
+    assert head.body == small.body
+    assert await admit(store, addr, big) is Outcome.CREATED
+    head = await store.head_entry(addr, now_ns=time.time_ns())
+    assert head is not None
+    assert head.meta.sha256 == big.sha256
+    assert head.body is None
+    assert head.meta.size == len(big.body)
+
+
+async def test_bodies_read_in_chunks_and_gone_rows_read_none(store: BlobStore) -> None:
+    inv = Invite()
+    addr = open_slot(inv)
+    up = upload(inv, 1, plaintext_size=300_000)
+    assert await admit(store, addr, up) is Outcome.CREATED
+    (item,) = await store.list_entries(addr, now_ns=time.time_ns(), limit=4, with_body=False)
+    assert item.body is None
+    parts, offset = [], 0
+    while offset < item.meta.size:
+        chunk = await store.read_body_chunk(item.meta.seq, offset, 65_536)
+        assert chunk
+        parts.append(chunk)
+        offset += len(chunk)
+    assert b"".join(parts) == up.body
+    assert await store.read_body_chunk(item.meta.seq, item.meta.size, 10) == b""
+    for epoch in range(2, 6):  # retention 4: the first upload is evicted
+        assert await admit(store, addr, upload(inv, epoch)) is Outcome.CREATED
+    assert await store.read_body_chunk(item.meta.seq, 0, 10) is None

@@ -71,6 +71,11 @@ def entry_meta(values: Sequence[Any]) -> EntryMeta:
     )
 
 
+#: Bodies up to this size come back with a head read's metadata (one statement); larger ones
+#: are read in chunks (:meth:`BlobStore.read_body_chunk`) while they are sent.
+SMALL_BODY = 16 * 1024
+
+
 class StorageUnavailable(Exception):
     """The backend cannot serve right now (closed, locked for too long, disk error)."""
 
@@ -137,6 +142,15 @@ class BlobStore(Protocol):
         self, address: SlotAddress, sha256: bytes, *, now_ns: int, with_body: bool = True
     ) -> StoredBlob | None:
         """The live entry whose body hashes to ``sha256``, if retained."""
+
+    async def head_entry(self, address: SlotAddress, *, now_ns: int) -> StoredBlob | None:
+        """The slot's head: its most recent live entry by arrival (``list_entries`` with
+        ``limit=1``), with the body only when it is at most :data:`SMALL_BODY` bytes."""
+
+    async def read_body_chunk(self, seq: int, offset: int, size: int) -> bytes | None:
+        """Up to ``size`` bytes of entry ``seq``'s body from ``offset`` (fewer at its end),
+        or ``None`` when the entry is gone (evicted or collected since it was read). Rows
+        are never updated, so the chunks of one ``seq`` always belong to one body."""
 
     async def collect_garbage(self, now_ns: int, idle_before_ns: int | None) -> GcReport:
         """Delete expired blobs and slots with no write since ``idle_before_ns``."""

@@ -49,6 +49,7 @@ from ..admission import (
 )
 from .base import (
     META_FIELDS,
+    SMALL_BODY,
     AdmitResult,
     GcReport,
     StorageUnavailable,
@@ -110,6 +111,18 @@ _BY_SHA = (
     " FROM blobs b JOIN slots s ON s.id = b.slot_ref"
     " WHERE s.slot_id = $1 AND s.lane_id = $2 AND b.sha256 = $4 ORDER BY b.seq DESC"
 )
+# The head: the slot's entries newest first (a slot holds its retention window), the body
+# only of small ones; the first live row is the head.
+_HEAD = (
+    "SELECT "  # noqa: S608 -- constants only
+    + _META
+    + f", {_LIVE} AS live, CASE WHEN {_LIVE} AND octet_length(b.body) <= {SMALL_BODY}"
+    " THEN b.body END AS body"
+    " FROM blobs b JOIN slots s ON s.id = b.slot_ref WHERE s.slot_id = $1 AND s.lane_id = $2"
+    " ORDER BY b.seq DESC"
+)
+# A slice of one body (``body`` is stored EXTERNAL, so only the TOAST chunks it covers are read).
+_CHUNK = "SELECT substring(body FROM $2 FOR $3) FROM blobs WHERE seq = $1"
 _GC_EXPIRED = f"""
 WITH victims AS (
     SELECT seq FROM blobs
@@ -457,6 +470,25 @@ class PostgresBlobStore:
         )
         found = self._live(rows, 1, ordered=False)
         return found[0] if found else None
+
+    async def head_entry(self, address: SlotAddress, *, now_ns: int) -> StoredBlob | None:
+        """The most recent live entry by arrival; its body only when small."""
+        pool = self._pool_or_raise()
+        rows = await self._fetch(pool, _HEAD, [address.slot_id, address.lane_id, u64(now_ns)])
+        for row in rows:
+            if row["live"]:
+                return StoredBlob(_meta(row), row["body"])
+            self._expired_seen()
+        return None
+
+    async def read_body_chunk(self, seq: int, offset: int, size: int) -> bytes | None:
+        """A slice of one body (``substring`` over the TOASTed column)."""
+        pool = self._pool_or_raise()
+        try:
+            value = await pool.fetchval(_CHUNK, seq, offset + 1, size)
+        except _DB_ERRORS as exc:
+            raise StorageUnavailable("read failed") from exc
+        return None if value is None else bytes(value)
 
     @staticmethod
     async def _fetch(pool: asyncpg.Pool, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:

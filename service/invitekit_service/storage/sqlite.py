@@ -78,6 +78,7 @@ from ..admission import (
     read_window,
 )
 from .base import (
+    SMALL_BODY,
     AdmitResult,
     GcReport,
     StorageUnavailable,
@@ -113,6 +114,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     UNIQUE (slot_ref, fields_key)
 );
 CREATE INDEX IF NOT EXISTS blobs_by_sha ON blobs (slot_ref, sha256);
+CREATE INDEX IF NOT EXISTS blobs_by_slot ON blobs (slot_ref);
 CREATE INDEX IF NOT EXISTS blobs_by_expiry ON blobs (expires_at_ns)
     WHERE expires_at_ns != X'0000000000000000';
 CREATE INDEX IF NOT EXISTS slots_by_idle ON slots (last_write_ns);
@@ -143,10 +145,16 @@ _T = TypeVar("_T")
 # Candidates: every entry's metadata, with the body when it is small (one statement; the
 # bodies of larger chosen entries are fetched by rowid afterwards). Cheaper than choosing in
 # SQL: a slot holds at most its retention window.
-_SMALL_BODY = 16 * 1024
+_SMALL_BODY = SMALL_BODY
 _LIST = (
     "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
     "FROM blobs b WHERE {filters}"
+)
+# The head: one index search on slots, then the slot's entries newest first (the index on
+# slot_ref is ordered by rowid = seq), stopping at the first live one; only its body is read.
+_HEAD = (
+    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
+    f"FROM blobs b WHERE {_SLOT_FILTER} ORDER BY b.seq DESC"
 )
 _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
 #: Before the first table exists: lets collection hand freed pages back to the file system
@@ -158,6 +166,7 @@ _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
 _DEFAULT_RESERVE = 32 << 20  # the disk reserve (module doc)
 _RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
+_BODY_CACHE_KIB = 512  # page cache of the connections that stream bodies
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
 _LOG = logging.getLogger("invitekit.service.sqlite")
 
@@ -782,6 +791,56 @@ class SqliteBlobStore:
                 return StoredBlob(meta, row[10] if with_body else None)
             self._expired_seen()
         return None
+
+    async def head_entry(self, address: SlotAddress, *, now_ns: int) -> StoredBlob | None:
+        """The most recent live entry by arrival; its body only when small."""
+
+        def work(db: sqlite3.Connection) -> tuple[StoredBlob | None, bool]:
+            skipped = False
+            for row in db.execute(_HEAD, (address.slot_id, address.lane_id)):
+                meta = _meta(row)
+                if meta.is_live(now_ns):
+                    return StoredBlob(meta, row[10]), skipped
+                skipped = True
+            return None, skipped
+
+        found, expired = await self._read(self.inline_reads, work)
+        if expired:
+            self._expired_seen()
+        return found
+
+    def _body_reader(self) -> sqlite3.Connection:
+        """This reader thread's connection for body chunks: a small page cache, so streamed
+        bodies pass through instead of filling the index cache of :meth:`_reader`."""
+        conn: sqlite3.Connection | None = getattr(self._local, "bodies", None)
+        if conn is None:
+            conn = _connect(self.path, self.busy_timeout_ms, writer=False)
+            conn.execute(f"PRAGMA cache_size=-{_BODY_CACHE_KIB}")
+            self._local.bodies = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def read_body_chunk(self, seq: int, offset: int, size: int) -> bytes | None:
+        """A slice of one body through SQLite's incremental blob I/O (only the pages it
+        covers are read; the handle, and its read transaction, last one chunk), on a
+        connection whose page cache holds about one chunk."""
+
+        def work(db: sqlite3.Connection) -> bytes | None:
+            try:
+                blob = db.blobopen("blobs", "body", seq, readonly=True)
+            except sqlite3.OperationalError:
+                return None  # the row is gone
+            with blob:
+                blob.seek(min(offset, len(blob)))
+                return blob.read(size)
+
+        self._open()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._read_exec, lambda: work(self._body_reader()))
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("read failed") from exc
 
     def set_expiry_listener(self, callback: Callable[[], None]) -> None:
         """Register the lazy-GC trigger (called when a read skips an expired blob)."""
