@@ -168,7 +168,15 @@ class Settings(BaseSettings):
         0.125,
         gt=0,
         le=1,
-        description="fraction of response_bytes_in_flight one client may hold (429 above)",
+        description="fraction of response_bytes_in_flight one client (IPv4 address, IPv6 /64)"
+        " may hold (429 above; never less than two 192 KiB chunks)",
+    )
+    response_network_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="fraction of response_bytes_in_flight one network (IPv4 /24, IPv6 /48) may"
+        " hold (429 above)",
     )
     max_connections: int | None = Field(
         None,

@@ -135,7 +135,7 @@ async def _read_whole(state: ServiceState, blob: StoredBlob) -> bytes | None:
     """A cacheable head's body, read in chunks under the response budget (it is built in
     memory once, then shared by every response that hits the entry). ``None``: gone;
     :class:`Problem` when the budget has no room."""
-    with state.responses.reserve(CACHE_FILL_CLIENT, blob.meta.size):
+    with state.responses.reserve(blob.meta.size, CACHE_FILL_CLIENT):
         parts: list[bytes] = []
         try:
             async for chunk in body_chunks(state.store, blob.meta, None):

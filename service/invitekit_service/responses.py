@@ -11,25 +11,27 @@ Invariants:
   would be copied into the transport's buffer, once per slow reader).
 * Every response that carries blob bytes, or that is built in memory (a metadata listing),
   reserves its in-memory size — one chunk for a streamed body, the encoded size for a built
-  one — from :class:`ResponseBudget` before its first byte, and returns it when it ends,
-  however it ends. Bookkeeping is constant per request (one reservation), never per byte.
-* The budget's ``limit`` bounds the process; one client (one address, see
-  ``ServiceState.client_of``) holds at most ``client_share`` of it. At its share a client is
-  answered 429 ``rate-limited``; at the process bound, 503 ``unavailable`` — both with
+  one — from the response budget (:func:`response_budget`, a :class:`~.budgets.SharedBudget`)
+  before its first byte, and returns it when it ends, however it ends. Bookkeeping is
+  constant per request (one reservation), never per byte.
+* The budget's ``limit`` bounds the process; one client (an address, an IPv6 /64) holds at
+  most ``client_share`` of it and one network (IPv4 /24, IPv6 /48) ``network_share``. Past a
+  share a client is answered 429 ``rate-limited`` (scope ``client-response-bytes`` /
+  ``network-response-bytes``); at the process bound, 503 ``unavailable`` — both with
   ``Retry-After: 1``, never a 5xx of another kind.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from invitekit.protocol import BLOB_MEDIA_TYPE, JSON_MEDIA_TYPE, ProblemCode, encode_json
 
 from .admission import EntryMeta
+from .budgets import SharedBudget
 from .problems import Problem
 from .storage import BlobStore
 
@@ -42,47 +44,16 @@ class BodyGone(Exception):
     """The entry was deleted (evicted, collected) between its listing and its read."""
 
 
-class ResponseBudget:
-    """Bytes held by responses in progress: at most ``limit`` in the process, at most
-    ``client_share`` of it (but never less than one chunk) per client."""
-
-    def __init__(self, limit: int, client_share: float) -> None:
-        self.limit = limit
-        self.per_client = max(int(limit * client_share), min(limit, 2 * CHUNK))
-        self.in_flight = 0
-        self._clients: dict[str, int] = {}
-
-    def held_by(self, client: str) -> int:
-        """Bytes ``client``'s responses hold now."""
-        return self._clients.get(client, 0)
-
-    @contextmanager
-    def reserve(self, client: str, size: int) -> Iterator[None]:
-        """Hold ``size`` bytes for one response of ``client``, or raise its problem."""
-        held = self._clients.get(client, 0)
-        if held + size > self.per_client:
-            raise Problem(
-                ProblemCode.RATE_LIMITED,
-                "too many response bytes in flight for this client",
-                headers={"Retry-After": "1"},
-            )
-        if self.in_flight + size > self.limit:
-            raise Problem(
-                ProblemCode.UNAVAILABLE,
-                "too many response bytes in flight",
-                headers={"Retry-After": "1"},
-            )
-        self.in_flight += size
-        self._clients[client] = held + size
-        try:
-            yield
-        finally:
-            self.in_flight -= size
-            left = self._clients[client] - size
-            if left:
-                self._clients[client] = left
-            else:
-                del self._clients[client]
+def response_budget(limit: int, *, client_share: float, network_share: float) -> SharedBudget:
+    """The process's response budget; a client's share is never below two chunks (one
+    streamed listing's worth)."""
+    return SharedBudget.shares(
+        limit,
+        what="response",
+        client_share=client_share,
+        network_share=network_share,
+        client_floor=2 * CHUNK,
+    )
 
 
 async def body_chunks(
@@ -126,7 +97,7 @@ def _abort(request: web.Request) -> None:
 
 async def stream_blob(
     request: web.Request,
-    budget: ResponseBudget,
+    budget: SharedBudget,
     client: str,
     store: BlobStore,
     meta: EntryMeta,
@@ -134,7 +105,7 @@ async def stream_blob(
     headers: dict[str, str],
 ) -> web.StreamResponse:
     """Answer 200 with one blob body, streamed, under the response budget."""
-    with budget.reserve(client, min(meta.size, CHUNK)):
+    with budget.reserve(min(meta.size, CHUNK), client):
         first = None if request.method == "HEAD" else await first_chunk(store, meta, body)
         response = web.StreamResponse(headers=headers)
         response.content_type = BLOB_MEDIA_TYPE
@@ -156,7 +127,7 @@ async def stream_blob(
 
 async def stream_inline_listing(
     request: web.Request,
-    budget: ResponseBudget,
+    budget: SharedBudget,
     client: str,
     store: BlobStore,
     head: dict[str, object],
@@ -167,7 +138,7 @@ async def stream_inline_listing(
     form older clients read), written item by item and body chunk by chunk: the JSON is
     never assembled, so a listing of a full slot costs about one chunk of memory."""
     total = sum(meta.size for _, meta in items)
-    with budget.reserve(client, 2 * min(total, CHUNK) + 1024):
+    with budget.reserve(2 * min(total, CHUNK) + 1024, client):
         response = web.StreamResponse(headers=headers)
         response.content_type = JSON_MEDIA_TYPE
         await response.prepare(request)
@@ -192,7 +163,7 @@ async def stream_inline_listing(
 
 
 def built_response(
-    budget: ResponseBudget,
+    budget: SharedBudget,
     client: str,
     status: int,
     body: dict[str, object],
@@ -201,7 +172,7 @@ def built_response(
     """A small JSON response built in memory, admitted by the budget for its size (its
     memory is handed to the transport at once, so the reservation ends here)."""
     encoded = encode_json(body)
-    with budget.reserve(client, len(encoded)):
+    with budget.reserve(len(encoded), client):
         return web.Response(
             status=status, body=encoded, content_type=JSON_MEDIA_TYPE, headers=headers
         )
@@ -210,10 +181,10 @@ def built_response(
 __all__ = [
     "CHUNK",
     "BodyGone",
-    "ResponseBudget",
     "body_chunks",
     "built_response",
     "first_chunk",
+    "response_budget",
     "stream_blob",
     "stream_inline_listing",
 ]

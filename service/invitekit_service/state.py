@@ -19,12 +19,12 @@ from invitekit.protocol import SlotKind
 
 from . import logs
 from .admission import AdmissionPolicy, SlotAddress
-from .bodies import BodyBudget
+from .bodies import body_budget
 from .config import Settings
 from .headcache import HeadCache
 from .metrics import Metrics
 from .ratelimit import RateLimits
-from .responses import ResponseBudget
+from .responses import response_budget
 from .storage import BlobStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -57,14 +57,16 @@ class ServiceState:
         )
         self.run_gc = run_gc
         self.head_cache = HeadCache(settings.head_cache_entries, settings.head_cache_bytes)
-        self.bodies = BodyBudget.shares(
+        self.bodies = body_budget(
             settings.body_bytes_in_flight,
             client_share=settings.body_client_share,
             network_share=settings.body_network_share,
             max_body=settings.max_body_bytes,
         )
-        self.responses = ResponseBudget(
-            settings.response_bytes_in_flight, settings.response_client_share
+        self.responses = response_budget(
+            settings.response_bytes_in_flight,
+            client_share=settings.response_client_share,
+            network_share=settings.response_network_share,
         )
         self.metrics.sampled_gauge(
             "invitekit_response_bytes_in_flight",

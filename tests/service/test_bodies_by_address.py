@@ -13,7 +13,7 @@ import socket
 import aiohttp
 import pytest
 from invitekit_service.problems import Problem
-from invitekit_service.responses import CHUNK, ResponseBudget
+from invitekit_service.responses import CHUNK, response_budget
 from yarl import URL
 
 from invitekit.protocol import CandidateListing, ProblemCode
@@ -168,20 +168,28 @@ async def test_a_client_at_its_response_share_gets_429_not_5xx(
 
 
 def test_response_budget_shares_and_global_bound() -> None:
-    budget = ResponseBudget(10 * CHUNK, 0.25)
-    assert budget.per_client == int(2.5 * CHUNK)
-    with budget.reserve("a", CHUNK), budget.reserve("a", CHUNK):
-        with pytest.raises(Problem) as share, budget.reserve("a", CHUNK):
+    budget = response_budget(10 * CHUNK, client_share=0.25, network_share=0.5)
+    assert budget.client_limit == int(2.5 * CHUNK)
+    a, b, neighbour = "192.0.2.1", "198.51.100.1", "192.0.2.7"
+    with budget.reserve(CHUNK, a), budget.reserve(CHUNK, a):
+        with pytest.raises(Problem) as share, budget.reserve(CHUNK, a):
             pass
         assert share.value.code is ProblemCode.RATE_LIMITED
-        holders = [budget.reserve(f"c{i}", 2 * CHUNK) for i in range(4)]
+        assert share.value.extra["scope"] == "client-response-bytes"
+        with budget.reserve(2 * CHUNK, neighbour):  # same /24: 4 of its 5 chunks
+            with pytest.raises(Problem) as net, budget.reserve(2 * CHUNK, "192.0.2.9"):
+                pass
+            assert net.value.code is ProblemCode.RATE_LIMITED
+            assert net.value.extra["scope"] == "network-response-bytes"
+        holders = [budget.reserve(2 * CHUNK, f"203.0.{i}.1") for i in range(4)]
         for holder in holders:
             holder.__enter__()
-        with pytest.raises(Problem) as full, budget.reserve("b", CHUNK):
+        with pytest.raises(Problem) as full, budget.reserve(CHUNK, b):
             pass
         assert full.value.code is ProblemCode.UNAVAILABLE
         for holder in holders:
             holder.__exit__(None, None, None)
-        assert budget.held_by("a") == 2 * CHUNK
+        assert budget.held_by(a) == 2 * CHUNK
     assert budget.in_flight == 0
-    assert budget.held_by("a") == 0
+    assert budget.held_by(a) == 0
+    assert budget.clients == 0
