@@ -20,6 +20,7 @@ BENCH = ROOT / "bench"
 #: script -> (arguments, a string its output must contain)
 RUNS: dict[str, tuple[list[str], str]] = {
     "bench_blob.py": (["--seconds", "0.02"], "seal+open"),
+    "bench_envelope.py": (["--seconds", "0.02"], "hpke-mlkem768-x25519"),
     "bench_mls.py": (["--repeat", "1", "--fixture", "rine-classic-small"], "rine-classic-small"),
     "bench_validate.py": (["--repeat", "1"], "validate"),
     "bench_join.py": (["--members", "12", "--candidates", "2", "--runs", "1"], "L1-5"),
@@ -28,6 +29,12 @@ RUNS: dict[str, tuple[list[str], str]] = {
     "bench_service.py": (
         ["--seconds", "1", "--connections", "4", "--upload-connections", "2", "--workers", "1"],
         "req/s",
+    ),
+    # Against this tree itself: the run exercises both columns' code paths.
+    "bench_workers.py": (
+        ["--other", str(ROOT), "--workers", "2", "--seconds", "1", "--connections", "4",
+         "--rounds", "1"],
+        "throughput ratio",
     ),
     "bench_scale.py head": (
         ["head", "--backends", "sqlite", "postgres", "--slots", "60", "--small", "20",
