@@ -58,7 +58,7 @@ from invitekit.mls import VerifyLevel
 from invitekit.payload import InvitePayload
 from invitekit.policy import ExternalCommitPolicy, enable
 from invitekit.protocol import ListingBodies, SlotKind
-from invitekit.refresh import mint_blob
+from invitekit.refresh.decisions import mint_blob
 from invitekit.sealing import open_and_verify
 
 HOUR_NS = 3600 * 10**9

@@ -72,16 +72,16 @@ from .policy import (
 )
 from .precommit import PrecommitCode, precommit_check
 from .qr import qr_for_link, render_png, render_svg
-from .refresh import (
-    Backoff,
-    RefreshMachine,
+from .refresh.backoff import Backoff
+from .refresh.machine import RefreshMachine
+from .refresh.reports import (
     RefreshMetrics,
     RefreshReport,
-    RefreshRole,
     RefreshStatus,
     SkipReason,
     TargetAction,
 )
+from .refresh.roles import RefreshRole
 from .sealing import open_and_verify, seal_group_info
 
 

@@ -7,8 +7,9 @@ the current epoch's start timestamp (both nanoseconds) and, optionally, a key-to
 binding callback. No clock is read anywhere: two members given the same inputs reach the
 same verdict whenever they run.
 
-Checks run in this order; the first failure is the verdict (:class:`Rejected` names the
-check and a stable code):
+Checks run in this order, one function per check from one ordered table (``_EXTERNAL_RULES``
+for external commits, ``_MEMBER_RULES`` for member commits); the first failure is the
+verdict (:class:`Rejected` names the check and a stable code):
 
 ``framing`` (RFC 9420, before XIP check 1)
     the bytes decode strictly as ``MLSMessage(PublicMessage)`` carrying a commit for this
@@ -64,7 +65,7 @@ from __future__ import annotations
 import enum
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from .errors import (
@@ -98,6 +99,7 @@ from .mls.proposals import (
     PROPOSAL_REINIT,
     PROPOSAL_REMOVE,
     PROPOSAL_UPDATE,
+    Commit,
     KeyPackage,
     Proposal,
 )
@@ -199,13 +201,6 @@ class Code(enum.StrEnum):
     POLICY_DISABLED_WITH_INVITE_FIELDS = "policy-disabled-with-invite-fields"
     POLICY_KEY_REUSED = "policy-key-reused"
 
-
-#: The checks an external commit goes through, in order.
-EXTERNAL_CHECKS: tuple[Check, ...] = tuple(
-    c for c in Check if c not in (Check.POLICY_LIFECYCLE, Check.MEMBER_TAG)
-)
-#: The checks a member commit goes through, in order.
-MEMBER_CHECKS: tuple[Check, ...] = (Check.FRAMING, Check.POLICY_LIFECYCLE, Check.MEMBER_TAG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,31 +376,67 @@ _FORBIDDEN = {
 }
 
 
-def _external_commit(
-    message: PublicMessage,
-    group: GroupState,
-    envelope_ns: int,
-    epoch_start_ns: int,
-    key_binding: KeyBinding | None,
-) -> Accepted:
-    state = group.view
-    _check_frame(message, state)
-    content = message.content
-    commit = content.commit
-    assert commit is not None
-    if content.sender.sender_type == SENDER_NEW_MEMBER_COMMIT:
+@dataclass
+class _ExternalCommit:
+    """One external commit under validation, and what earlier checks established for the
+    later ones: the joiner's inbox (check 3), its new membership entry (check 5) and the
+    group's policy (check 7)."""
+
+    message: PublicMessage
+    group: GroupState
+    envelope_ns: int
+    epoch_start_ns: int
+    key_binding: KeyBinding | None
+    joiner: bytes = b""
+    new_entry: MembershipEntry | None = None
+    policy: ExternalCommitPolicy | None = None
+
+    @property
+    def state(self) -> GroupInfoView:
+        return self.group.view
+
+    @property
+    def commit(self) -> Commit:
+        commit = self.message.content.commit
+        assert commit is not None  # framing: the message carries a commit
+        return commit
+
+    @cached_property
+    def by_value(self) -> list[Proposal]:
+        return [p.proposal for p in self.commit.proposals if p.type == BY_VALUE and p.proposal]
+
+    @cached_property
+    def adds(self) -> list[KeyPackage]:
+        return [
+            p.key_package
+            for p in self.by_value
+            if p.proposal_type == PROPOSAL_ADD and p.key_package
+        ]
+
+    def active_policy(self) -> ExternalCommitPolicy:
+        assert self.policy is not None  # check 7 read it
+        return self.policy
+
+
+def _external_framing(c: _ExternalCommit) -> None:
+    """Framing: a commit for this group and epoch, its signature, every Add's KeyPackage."""
+    state = c.state
+    _check_frame(c.message, state)
+    commit = c.commit
+    sender_type = c.message.content.sender.sender_type
+    if sender_type == SENDER_NEW_MEMBER_COMMIT:
         if commit.path is None:
             raise _Reject(Check.FRAMING, Code.MISSING_UPDATE_PATH, "external commit has no path")
-        _verify_signature(message, state, commit.path.leaf_node.signature_key)
-    elif content.sender.sender_type == SENDER_MEMBER:
-        _verify_signature(message, state, _sender_leaf_key(message, state))
-    by_value = [p.proposal for p in commit.proposals if p.type == BY_VALUE and p.proposal]
-    adds = [p.key_package for p in by_value if p.proposal_type == PROPOSAL_ADD and p.key_package]
-    for kp in adds:
+        _verify_signature(c.message, state, commit.path.leaf_node.signature_key)
+    elif sender_type == SENDER_MEMBER:
+        _verify_signature(c.message, state, _sender_leaf_key(c.message, state))
+    for kp in c.adds:
         _verify_key_package(state, kp)
 
-    # 1. sender
-    sender_type = message.content.sender.sender_type
+
+def _check_sender(c: _ExternalCommit) -> None:
+    """1. The sender is new_member_commit."""
+    sender_type = c.message.content.sender.sender_type
     if sender_type != SENDER_NEW_MEMBER_COMMIT:
         raise _Reject(
             Check.SENDER,
@@ -413,20 +444,25 @@ def _external_commit(
             f"sender is {SENDER_TYPES[sender_type]}, not new_member_commit",
         )
 
-    # 2. exactly one ExternalInit
-    inits = sum(1 for p in by_value if p.proposal_type == PROPOSAL_EXTERNAL_INIT)
+
+def _check_external_init(c: _ExternalCommit) -> None:
+    """2. Exactly one ExternalInit."""
+    inits = sum(1 for p in c.by_value if p.proposal_type == PROPOSAL_EXTERNAL_INIT)
     if inits != 1:
         code = Code.EXTERNAL_INIT_MISSING if inits == 0 else Code.EXTERNAL_INIT_MULTIPLE
         raise _Reject(Check.EXTERNAL_INIT, code, f"{inits} ExternalInit proposals")
 
-    # 3. every Add shares the joiner's inbox (and, optionally, the key belongs to it)
-    assert commit.path is not None
-    joiner_leaf = commit.path.leaf_node
+
+def _check_adds_same_inbox(c: _ExternalCommit) -> None:
+    """3. Every Add shares the joiner's inbox (and, optionally, every key belongs to it)."""
+    path = c.commit.path
+    assert path is not None  # framing: a new_member_commit has a path
+    joiner_leaf = path.leaf_node
     try:
         joiner = credential_inbox_id(joiner_leaf.credential)
     except ComponentError as exc:
         raise _Reject(Check.ADDS_SAME_INBOX, Code.JOINER_CREDENTIAL_INVALID, str(exc)) from None
-    for index, kp in enumerate(adds):
+    for index, kp in enumerate(c.adds):
         try:
             added = credential_inbox_id(kp.leaf_node.credential)
         except ComponentError as exc:
@@ -440,37 +476,42 @@ def _external_commit(
                 f"Add {index} names another inbox than the joiner's",
                 added,
             )
-    if key_binding is not None:
-        keys = [joiner_leaf.signature_key, *(kp.leaf_node.signature_key for kp in adds)]
+    if c.key_binding is not None:
+        keys = [joiner_leaf.signature_key, *(kp.leaf_node.signature_key for kp in c.adds)]
         for index, key in enumerate(keys):
-            if not key_binding(joiner, key):
+            if not c.key_binding(joiner, key):
                 what = "the joiner's key" if index == 0 else f"Add {index - 1}'s key"
                 raise _Reject(
                     Check.ADDS_SAME_INBOX,
                     Code.KEY_NOT_BOUND_TO_INBOX,
                     f"{what} is not bound to the joiner's inbox",
                 )
+    c.joiner = joiner
 
-    # 4. not already a member (tree leaves and GROUP_MEMBERSHIP)
-    membership = group.membership(Check.NOT_ALREADY_MEMBER)
-    if joiner in membership:
+
+def _check_not_already_member(c: _ExternalCommit) -> None:
+    """4. Not already a member (tree leaves and GROUP_MEMBERSHIP)."""
+    membership = c.group.membership(Check.NOT_ALREADY_MEMBER)
+    if c.joiner in membership:
         raise _Reject(
             Check.NOT_ALREADY_MEMBER,
             Code.JOINER_ALREADY_MEMBER,
             "inbox has a membership entry",
-            joiner,
+            c.joiner,
         )
-    leaf_index = group.tree_inboxes.get(joiner)
+    leaf_index = c.group.tree_inboxes.get(c.joiner)
     if leaf_index is not None:
         raise _Reject(
             Check.NOT_ALREADY_MEMBER,
             Code.JOINER_ALREADY_MEMBER,
             f"inbox already holds leaf {leaf_index}",
-            joiner,
+            c.joiner,
         )
 
-    # 5. exactly one AppDataUpdate: the joiner's own GROUP_MEMBERSHIP insert
-    updates = [p.app_data_update for p in by_value if p.app_data_update is not None]
+
+def _check_app_data_update(c: _ExternalCommit) -> None:
+    """5. Exactly one AppDataUpdate: the joiner's own GROUP_MEMBERSHIP insert."""
+    updates = [p.app_data_update for p in c.by_value if p.app_data_update is not None]
     if any(u.component_id == EXTERNAL_COMMIT_POLICY for u in updates):
         raise _Reject(
             Check.APP_DATA_UPDATE,
@@ -499,7 +540,7 @@ def _external_commit(
     if (
         len(mutations) != 1
         or mutations[0].type != MUTATION_INSERT
-        or mutations[0].key.id != joiner
+        or mutations[0].key.id != c.joiner
         or mutations[0].value is None
     ):
         raise _Reject(
@@ -507,10 +548,12 @@ def _external_commit(
             Code.APP_DATA_UPDATE_OUT_OF_SCOPE,
             "the delta must be exactly one insert of the joiner's own entry",
         )
-    new_entry = _entry(mutations[0].value, Check.APP_DATA_UPDATE)
+    c.new_entry = _entry(mutations[0].value, Check.APP_DATA_UPDATE)
 
-    # 6. the forbidden list, first offender in proposal order
-    for index, item in enumerate(commit.proposals):
+
+def _check_forbidden_proposals(c: _ExternalCommit) -> None:
+    """6. Nothing of the forbidden list, first offender in proposal order."""
+    for index, item in enumerate(c.commit.proposals):
         if item.type != BY_VALUE or item.proposal is None:
             raise _Reject(
                 Check.FORBIDDEN_PROPOSALS,
@@ -521,8 +564,10 @@ def _external_commit(
         if forbidden is not None:
             raise _Reject(Check.FORBIDDEN_PROPOSALS, forbidden, f"proposal {index} is forbidden")
 
-    # 7. the master switch
-    policy_bytes = component(state.app_data, EXTERNAL_COMMIT_POLICY)
+
+def _check_switch_on(c: _ExternalCommit) -> None:
+    """7. The master switch: EXTERNAL_COMMIT_POLICY present, external commits allowed."""
+    policy_bytes = component(c.state.app_data, EXTERNAL_COMMIT_POLICY)
     if policy_bytes is None:
         raise _Reject(Check.SWITCH_ON, Code.NO_POLICY, "no EXTERNAL_COMMIT_POLICY")
     try:
@@ -531,41 +576,86 @@ def _external_commit(
         raise _Reject(Check.SWITCH_ON, Code.POLICY_MALFORMED, exc.code) from None
     if not policy.allow_external_commit:
         raise _Reject(Check.SWITCH_ON, Code.EXTERNAL_COMMITS_DISABLED, "switch is off")
+    c.policy = policy
 
-    # 8. campaign end, against the envelope timestamp
-    if policy.expires_at_ns and envelope_ns > policy.expires_at_ns:
+
+def _check_campaign_expiry(c: _ExternalCommit) -> None:
+    """8. Campaign end, against the envelope timestamp."""
+    policy = c.active_policy()
+    if policy.expires_at_ns and c.envelope_ns > policy.expires_at_ns:
         raise _Reject(
             Check.CAMPAIGN_EXPIRY,
             Code.INVITE_EXPIRED,
-            f"envelope {envelope_ns} is past expires_at_ns {policy.expires_at_ns}",
+            f"envelope {c.envelope_ns} is past expires_at_ns {policy.expires_at_ns}",
         )
 
-    # 9. staleness from the epoch start
-    if policy.expire_in_ns and envelope_ns - epoch_start_ns > policy.expire_in_ns:
+
+def _check_staleness(c: _ExternalCommit) -> None:
+    """9. Staleness from the epoch start."""
+    policy = c.active_policy()
+    if policy.expire_in_ns and c.envelope_ns - c.epoch_start_ns > policy.expire_in_ns:
         raise _Reject(
             Check.STALENESS,
             Code.GROUP_INFO_STALE,
-            f"{envelope_ns - epoch_start_ns} ns into the epoch, bound {policy.expire_in_ns}",
+            f"{c.envelope_ns - c.epoch_start_ns} ns into the epoch, bound {policy.expire_in_ns}",
         )
 
-    # 10. the new entry records the active slot id
-    if not hmac.compare_digest(new_entry.admitted_via, policy.external_group_id):
+
+def _check_admitted_via(c: _ExternalCommit) -> None:
+    """10. The new entry records the active slot id."""
+    assert c.new_entry is not None  # check 5 decoded it
+    if not hmac.compare_digest(c.new_entry.admitted_via, c.active_policy().external_group_id):
         raise _Reject(
             Check.ADMITTED_VIA,
             Code.ADMITTED_VIA_MISMATCH,
             "admitted_via_external_group_id differs from the active external_group_id",
         )
 
-    # 11. concurrent uses of the active slot id
+
+def _check_max_uses(c: _ExternalCommit) -> None:
+    """11. Concurrent uses of the active slot id stay below ``max_uses``."""
+    policy = c.active_policy()
     if policy.max_uses:
-        used = count_uses(policy, group.membership_tags())
+        used = count_uses(policy, c.group.membership_tags())
         if used >= policy.max_uses:
             raise _Reject(
                 Check.MAX_USES,
                 Code.MAX_USES_EXHAUSTED,
                 f"{used} members already admitted via this invite (max_uses {policy.max_uses})",
             )
-    return Accepted("new_member_commit", joiner, len(adds), checks=EXTERNAL_CHECKS)
+
+
+#: Every check an external commit goes through, in the XIP's order (framing first); the
+#: first that raises is the verdict. A check may rely on what an earlier one established.
+_EXTERNAL_RULES: tuple[tuple[Check, Callable[[_ExternalCommit], None]], ...] = (
+    (Check.FRAMING, _external_framing),
+    (Check.SENDER, _check_sender),
+    (Check.EXTERNAL_INIT, _check_external_init),
+    (Check.ADDS_SAME_INBOX, _check_adds_same_inbox),
+    (Check.NOT_ALREADY_MEMBER, _check_not_already_member),
+    (Check.APP_DATA_UPDATE, _check_app_data_update),
+    (Check.FORBIDDEN_PROPOSALS, _check_forbidden_proposals),
+    (Check.SWITCH_ON, _check_switch_on),
+    (Check.CAMPAIGN_EXPIRY, _check_campaign_expiry),
+    (Check.STALENESS, _check_staleness),
+    (Check.ADMITTED_VIA, _check_admitted_via),
+    (Check.MAX_USES, _check_max_uses),
+)
+#: The checks an external commit goes through, in order.
+EXTERNAL_CHECKS: tuple[Check, ...] = tuple(check for check, _ in _EXTERNAL_RULES)
+
+
+def _external_commit(
+    message: PublicMessage,
+    group: GroupState,
+    envelope_ns: int,
+    epoch_start_ns: int,
+    key_binding: KeyBinding | None,
+) -> Accepted:
+    commit = _ExternalCommit(message, group, envelope_ns, epoch_start_ns, key_binding)
+    for _check, rule in _EXTERNAL_RULES:
+        rule(commit)
+    return Accepted("new_member_commit", commit.joiner, len(commit.adds), checks=EXTERNAL_CHECKS)
 
 
 def validate_external_commit(
@@ -734,10 +824,24 @@ def validate_member_commit(
     return _verdict(lambda: _member_commit(_decode(commit), group, resolve_reference))
 
 
-def _member_commit(
-    message: PublicMessage, group: GroupState, resolve_reference: ProposalResolver | None
-) -> Accepted:
-    state = group.view
+@dataclass
+class _MemberCommit:
+    """One member commit under validation: its proposals, references resolved (framing),
+    and what each rule examined (for :class:`Accepted`)."""
+
+    message: PublicMessage
+    group: GroupState
+    resolve_reference: ProposalResolver | None
+    proposals: list[Proposal] = field(default_factory=list)
+    policy_writes: int = 0
+    membership_updates: int = 0
+
+
+def _member_framing(c: _MemberCommit) -> None:
+    """Framing: a commit for this group and epoch from a member leaf, its signature under
+    that leaf's key, every proposal by reference resolved (a non-member sender and an
+    unresolved reference are rejected under ``member-tag``, as they always were)."""
+    message, state = c.message, c.group.view
     _check_frame(message, state)
     if message.content.sender.sender_type != SENDER_MEMBER:
         raise _Reject(
@@ -748,31 +852,40 @@ def _member_commit(
     _verify_signature(message, state, _sender_leaf_key(message, state))
     commit_body = message.content.commit
     assert commit_body is not None
-    proposals: list[Proposal] = []
     for index, item in enumerate(commit_body.proposals):
         if item.type == BY_VALUE and item.proposal is not None:
-            proposals.append(item.proposal)
+            c.proposals.append(item.proposal)
             continue
         found = None
-        if resolve_reference is not None and item.reference is not None:
-            found = resolve_reference(item.reference)
+        if c.resolve_reference is not None and item.reference is not None:
+            found = c.resolve_reference(item.reference)
         if found is None:
             raise _Reject(
                 Check.MEMBER_TAG,
                 Code.PROPOSAL_REF_UNRESOLVED,
                 f"proposal {index} is a reference the caller could not resolve",
             )
-        proposals.append(found)
-    policy_writes = _policy_rule(group, proposals)
+        c.proposals.append(found)
+
+
+def _policy_lifecycle(c: _MemberCommit) -> None:
+    """``policy-lifecycle``: see :func:`_policy_rule`."""
+    c.policy_writes = _policy_rule(c.group, c.proposals)
+
+
+def _member_tag(c: _MemberCommit) -> None:
+    """``member-tag``: every GROUP_MEMBERSHIP update, applied in proposal order to the
+    current snapshot, leaves each entry's tag as it was (:func:`_tag_rule`)."""
     touches = [
         p.app_data_update
-        for p in proposals
+        for p in c.proposals
         if p.proposal_type == PROPOSAL_APP_DATA_UPDATE
         and p.app_data_update is not None
         and p.app_data_update.component_id == GROUP_MEMBERSHIP
     ]
+    c.membership_updates = len(touches)
     if touches:
-        before = group.membership(Check.MEMBER_TAG)
+        before = c.group.membership(Check.MEMBER_TAG)
         after = dict(before)
         for update in touches:
             if update.op != APP_DATA_OP_UPDATE or update.update is None:
@@ -786,11 +899,29 @@ def _member_commit(
             except MalformedDelta as exc:
                 raise _Reject(Check.MEMBER_TAG, Code.APP_DATA_UPDATE_MALFORMED, str(exc)) from None
         _tag_rule(before, after)
+
+
+#: Every rule a member commit goes through, in order; the first that raises is the verdict.
+_MEMBER_RULES: tuple[tuple[Check, Callable[[_MemberCommit], None]], ...] = (
+    (Check.FRAMING, _member_framing),
+    (Check.POLICY_LIFECYCLE, _policy_lifecycle),
+    (Check.MEMBER_TAG, _member_tag),
+)
+#: The checks a member commit goes through, in order.
+MEMBER_CHECKS: tuple[Check, ...] = tuple(check for check, _ in _MEMBER_RULES)
+
+
+def _member_commit(
+    message: PublicMessage, group: GroupState, resolve_reference: ProposalResolver | None
+) -> Accepted:
+    commit = _MemberCommit(message, group, resolve_reference)
+    for _check, rule in _MEMBER_RULES:
+        rule(commit)
     return Accepted(
         "member",
         checks=MEMBER_CHECKS,
-        policy_writes=policy_writes,
-        membership_updates=len(touches),
+        policy_writes=commit.policy_writes,
+        membership_updates=commit.membership_updates,
     )
 
 

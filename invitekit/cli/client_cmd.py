@@ -37,7 +37,8 @@ from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
-from ..refresh import RefreshReport, RefreshRole
+from ..refresh.reports import RefreshReport
+from ..refresh.roles import RefreshRole
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
 from .io import Input, emit_json, read_binary, read_source, read_text

@@ -25,7 +25,7 @@ from ..payload import ParsedPayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ParsedPolicy
 from ..precommit import PrecommitCode
-from ..refresh import SkipReason
+from ..refresh.reports import SkipReason
 from ..times import format_duration, format_instant
 
 REDACTED = "<redacted>"

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ..client import InviteClient
 from ..client.errors import ClientError, UnresolvablePointer
+from ..engine import Finished, Machine, Need
 from ..errors import FlowStateError
 from ..needs import (
     BodyFetched,
@@ -25,9 +26,6 @@ from ..needs import (
     FetchBody,
     FetchCandidates,
     FetchSlot,
-    Finished,
-    Machine,
-    Need,
     ResolveTargets,
     Slept,
     SlotFetched,

@@ -19,14 +19,10 @@ from ..envelope import Envelope
 from ..mls import VerifyLevel
 from ..policy import ExternalCommitPolicy
 from ..protocol import SlotKind
-from ..refresh import (
-    BOTH_KINDS,
-    Backoff,
-    RefreshMachine,
-    RefreshMetrics,
-    RefreshReport,
-    RefreshRole,
-)
+from ..refresh.backoff import Backoff
+from ..refresh.machine import RefreshMachine
+from ..refresh.reports import RefreshMetrics, RefreshReport
+from ..refresh.roles import BOTH_KINDS, RefreshRole
 from ..sources import (
     Clock,
     RandomBytes,

@@ -39,6 +39,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from ..commit_pieces import Joiner, joiner_membership_update
+from ..engine import Machine, Steps, ask
 from ..envelope import envelope_of
 from ..errors import InvalidSetting
 from ..groupinfo_policy import (
@@ -49,20 +50,13 @@ from ..groupinfo_policy import (
     read_policy,
 )
 from ..mls import GroupInfoView, VerifyLevel, parse_group_info
-from ..needs import (
-    Commit,
-    CommitRejected,
-    FetchCandidates,
-    Machine,
-    Steps,
-    ask,
-    select_next,
-)
+from ..needs import Commit, CommitRejected, FetchCandidates, select_next
 from ..payload import InvitePayload
 from ..policy import ExternalCommitPolicy
 from ..precommit import PrecommitVerdict, no_policy_verdict, precommit_check, stale_qr
 from ..protocol import SlotKind
-from ..refresh import SkipReason, committer_steps
+from ..refresh.machine import committer_steps
+from ..refresh.reports import SkipReason
 from ..selection import (
     DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_MAX_CANDIDATES,

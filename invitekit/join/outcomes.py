@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from ..groupinfo_policy import PolicySource
 from ..needs import UploadOutcome
 from ..precommit import PrecommitCode, StaleQrCheck
-from ..refresh import SkipReason
+from ..refresh.reports import SkipReason
 from ..selection import Discard, Discarded, Survivor
 
 
