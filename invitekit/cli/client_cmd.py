@@ -36,11 +36,11 @@ from ..mirror import SlotMirrorReport, mirror_slots
 from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
-from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
+from ..policy import ExternalCommitPolicy, active_invite
 from ..refresh import RefreshReport, RefreshRole
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
-from .io import Input, emit_json, read_binary, read_source, read_text
+from .io import Input, emit_json, read_policy, read_source, read_text
 from .options import (
     EnvelopeOpt,
     EpochStartOpt,
@@ -100,7 +100,7 @@ def _invite_text(invite: str) -> str:
 
 
 def _load_policy(source: str) -> ExternalCommitPolicy:
-    policy = parse_policy_entry(read_binary(source, Input.POLICY)).policy
+    policy = read_policy(source)
     active_invite(policy, "use a revoked policy")
     return policy
 
@@ -205,9 +205,10 @@ def upload_cmd(
         slot, key = payload.external_group_id, payload.symmetric_key
         pointers = (payload.service_pointer,) if payload.service_pointer else ()
     elif policy_file is not None:
-        active = active_invite(_load_policy(policy_file), "upload")
+        policy = _load_policy(policy_file)
+        active = active_invite(policy, "upload")
         slot, key = active.external_group_id, active.symmetric_key
-        pointers = tuple(_load_policy(policy_file).refresh_pointers)
+        pointers = tuple(policy.refresh_pointers)
     else:
         raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
     check_blob_live(blob)
@@ -334,9 +335,7 @@ def join_check_cmd(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run the join flow up to (not including) the commit; print what a joiner would get."""
-    known = (
-        parse_policy_entry(read_binary(policy_file, Input.POLICY)).policy if policy_file else None
-    )
+    known = read_policy(policy_file) if policy_file else None
     overrides = check_urls(service, loopback)
     payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     try:

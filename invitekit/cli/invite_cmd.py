@@ -21,7 +21,7 @@ from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors, fail
-from .io import Input, emit_result, read_binary
+from .io import Input, emit_result, read_binary, read_policy
 from .options import JsonOpt, LoopbackOpt
 from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
@@ -79,7 +79,7 @@ INSPECTORS: dict[str, Inspector] = {
 
 
 def _policy_invite(source: str, encoding: str) -> InvitePayload:
-    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy.invite()
+    return read_policy(source, encoding).invite()
 
 
 @cli_errors

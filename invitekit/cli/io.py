@@ -12,7 +12,7 @@ from typing import Any
 from ..encoding import TextEncoding, decode
 from ..errors import InvalidInviteEncoding
 from ..link import MAX_INVITE_TEXT
-from ..policy import MAX_POLICY_BYTES
+from ..policy import MAX_POLICY_BYTES, ExternalCommitPolicy, parse_policy_entry
 from ..selection import DEFAULT_MAX_BLOB_BYTES
 
 _MIB = 1 << 20
@@ -148,6 +148,13 @@ def read_text(source: str, what: Input) -> str:
         raise InvalidInviteEncoding("input is not UTF-8 text") from None
 
 
+def read_policy(source: str, encoding: str = "raw") -> ExternalCommitPolicy:
+    """The policy entry in ``source`` (a path, or ``-`` for standard input; raw bytes, or
+    text in ``encoding``), read within :attr:`Input.POLICY`'s cap and parsed: the one way
+    every command reads a policy file."""
+    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy
+
+
 def emit_json(value: Any) -> None:
     """Print ``value`` as indented JSON."""
     print(json.dumps(value, indent=2, sort_keys=False))
@@ -184,6 +191,7 @@ __all__ = [
     "emit_json",
     "emit_result",
     "read_binary",
+    "read_policy",
     "read_source",
     "read_text",
 ]
