@@ -39,7 +39,8 @@ from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite
 from ..refresh import RefreshReport, RefreshRole
 from ..sources import system_clock
-from .errors import EXIT_BAD_INPUT, cli_errors, fail
+from . import render
+from .errors import EXIT_BAD_INPUT, cli_errors, fail, print_error
 from .io import Input, emit_json, read_policy, read_source, read_text
 from .options import (
     EnvelopeOpt,
@@ -52,7 +53,7 @@ from .options import (
     parse_epoch_start_ns,
 )
 from .preflight import check_blob_live, preflight_seal
-from .render import describe_outcome, instant_text, outcome_json
+from .render import instant_text, outcome_json
 from .services import check_urls, make_resolver
 
 #: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
@@ -86,7 +87,7 @@ def _kinds(values: Sequence[str] | None, default: tuple[SlotKind, ...]) -> tuple
     try:
         return tuple(dict.fromkeys(SlotKind(v.lower()) for v in values))
     except ValueError:
-        raise fail("bad-input", "--kind must be 'lane' or 'open'") from None
+        raise fail("bad-input", render.KIND_CHOICES) from None
 
 
 def _client(loopback: bool, timeout: float) -> InviteClient:
@@ -126,20 +127,15 @@ def _print_outcome(outcome: JoinOutcome, as_json: bool) -> None:
     if as_json:
         emit_json(outcome_json(outcome))
     else:
-        print(f"{outcome.kind}: {describe_outcome(outcome)}")
+        print(render.outcome_line(outcome))
 
 
 def _print_refresh(report: RefreshReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
         return
-    print(f"{report.role} refresh at epoch {report.epoch}: {report.status}")
-    for target in report.targets:
-        outcomes = ", ".join(f"{u['kind']}={u['outcome']}" for u in target.to_json()["uploads"])
-        note = target.error or (str(target.skipped) if target.skipped else "")
-        extra = f" ({outcomes})" if outcomes else (f" ({note})" if note else "")
-        where = f"{target.service} {target.kind}" if target.kind else target.service
-        print(f"  {where}: {target.action}{extra}")
+    for line in render.refresh_lines(report):
+        print(line)
 
 
 # --- upload ----------------------------------------------------------------------------
@@ -174,9 +170,9 @@ def upload_cmd(
     overrides = list(check_urls(service, loopback))
     if group_info is not None:
         if policy_file is None:
-            raise fail("usage", "--group-info needs --policy")
+            raise fail("usage", render.GROUP_INFO_NEEDS_POLICY)
         if epoch_start_ns is None:
-            raise fail("usage", "--group-info needs --epoch-start-ns (nanoseconds or 'now')")
+            raise fail("usage", render.GROUP_INFO_NEEDS_EPOCH_START)
         policy = _load_policy(policy_file)
         gi = read_source(group_info, Input.GROUP_INFO)
         start = parse_epoch_start_ns(epoch_start_ns)
@@ -196,7 +192,7 @@ def upload_cmd(
             raise typer.Exit(EXIT_NOTHING_STORED)
         return
     if blob_file is None:
-        raise fail("usage", "give --blob, or --group-info with --policy")
+        raise fail("usage", render.UPLOAD_NEEDS_INPUT)
     body = read_source(blob_file, Input.BLOB)
     blob = parse_envelope(body).blob  # refuse to send what is not a blob (any envelope)
     pointers: tuple[ServicePointer, ...] = ()
@@ -210,7 +206,7 @@ def upload_cmd(
         slot, key = active.external_group_id, active.symmetric_key
         pointers = tuple(policy.refresh_pointers)
     else:
-        raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
+        raise fail("usage", render.BLOB_NEEDS_KEY)
     check_blob_live(blob)
     open_envelope(blob, key, system_clock())  # refuse a blob joiners could not open
 
@@ -223,7 +219,7 @@ def upload_cmd(
                     [pointer.url] if isinstance(pointer, HttpsPointer) else await resolve(pointer)
                 )
         if not urls:
-            raise fail("usage", "no target: give --service (the invite/policy names none)")
+            raise fail("usage", render.NO_UPLOAD_TARGET)
         async with _client(loopback, timeout) as client:
             return await client.upload_many(urls, slot, body, kinds=kinds, key=key)
 
@@ -299,16 +295,11 @@ def fetch_cmd(
         emit_json({"candidates": rows, "errors": list(merged.errors)})
     else:
         for row in rows:
-            state = "opens" if row.get("opens") else row.get("error", "does not open")
-            if row.get("expired"):
-                state += ", expired"
-            envelope = row.get("envelope", "?")
-            print(f"{row['sha256'][:16]}  {envelope}  epoch={row.get('epoch', '?')}  "
-                  f"{row['size']} B  expires={row.get('expires_at', '?')}  {state}")
+            print(render.candidate_line(row))
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:
-            print("no candidates (an expired or never-uploaded invite looks like this)")
+            print(render.NO_CANDIDATES)
 
 
 # --- join-check ------------------------------------------------------------------------
@@ -341,7 +332,7 @@ def join_check_cmd(
     try:
         verify = VerifyLevel[level.upper().replace("-", "_")]
     except KeyError:
-        raise fail("bad-input", "--level must be parse, signature, tree or parent-hashes") from None
+        raise fail("bad-input", render.LEVEL_CHOICES) from None
     options = JoinOptions(level=verify, fetch_kinds=_kinds(kind, (SlotKind.LANE, SlotKind.OPEN)))
 
     async def go() -> JoinOutcome:
@@ -387,7 +378,7 @@ def refresh_cmd(
     roles = {"committer": RefreshRole.COMMITTER, "backstop": RefreshRole.BACKSTOP,
              "deep": RefreshRole.DEEP_CHECK}
     if role not in roles:
-        raise fail("bad-input", "--role must be committer, backstop or deep")
+        raise fail("bad-input", render.ROLE_CHOICES)
     chosen = roles[role]
     preflight_seal(gi, policy, start)
     targets = _targets_policy(policy, extra)
@@ -452,21 +443,17 @@ def mirror_cmd(
     for text in lane or ():
         value = _hex(text, "--lane")
         if len(value) != 32:
-            raise fail("bad-input", "--lane must be 32 bytes of hex")
+            raise fail("bad-input", render.LANE_LENGTH)
         lanes.append(value)
     for text in invite or ():
         payload = as_payload(text)
         slots.append(payload.external_group_id)
         lanes.append(lane_id_for(payload.symmetric_key))
     if not slots:
-        raise fail("usage", "give at least one --slot-id or --invite")
+        raise fail("usage", render.MIRROR_NEEDS_SLOTS)
     kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
     if not lanes and SlotKind.OPEN not in kinds:
-        raise fail(
-            "usage",
-            "--kind lane needs the lanes named (--lane or --invite): the service has no lane "
-            "listing",
-        )
+        raise fail("usage", render.LANE_KIND_NEEDS_LANES)
     check_urls([source, *to], loopback)
     slots = list(dict.fromkeys(slots))
     console = Console(stderr=True)
@@ -488,15 +475,13 @@ def mirror_cmd(
         emit_json({"slots": [r.to_json() for r in reports]})
     else:
         if not lanes:
-            print("lanes: none named, open slot only (--lane or --invite adds lanes)")
+            print(render.OPEN_SLOT_ONLY)
         for r in reports:
-            copied = sum(1 for u in r.results if u.ok)
-            status = r.error or f"{r.read} read, {copied}/{len(r.results)} accepted"
-            print(f"{r.slot_id.hex()}: {status}")
+            print(render.mirror_line(r))
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
     if all(r.read == 0 for r in reports):
-        print("error: nothing-to-copy: the source holds nothing for these slots", file=sys.stderr)
+        print_error("nothing-to-copy", render.NOTHING_TO_COPY)
         raise typer.Exit(1)
 
 
@@ -504,7 +489,7 @@ def _hex(text: str, flag: str) -> bytes:
     try:
         return bytes.fromhex(text.removeprefix("0x"))
     except ValueError:
-        raise fail("bad-input", f"{flag} must be hex") from None
+        raise fail("bad-input", render.flag_not_hex(flag)) from None
 
 
 __all__ = [

@@ -27,7 +27,7 @@ from .errors import cli_errors, fail
 from .io import Input, emit_result, read_binary, read_policy
 from .options import EnvelopeOpt, EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
-from .render import instant_text, policy_view
+from .render import instant_text, legacy_not_in, policy_view
 
 #: inspect reads ts-mls-style bare external_pub too, and says which layout it saw.
 _INSPECT_OPTIONS = ParseOptions(accept_unprefixed_external_pub=True)
@@ -134,7 +134,7 @@ def seal(
     invitekit HPKE extension that only invitekit readers open.
     """
     if legacy and not envelope.xip:
-        raise fail("usage", f"--legacy is a v1 dialect; the {envelope} envelope has none")
+        raise fail("usage", legacy_not_in(envelope))
     group_info = read_binary(group_info_file, Input.GROUP_INFO)
     policy = read_policy(policy_file, input_encoding)
     started = parse_epoch_start_ns(epoch_start_ns)
