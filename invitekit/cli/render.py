@@ -398,10 +398,12 @@ def demo_service_at(url: str) -> str:
 
 
 def demo_founded(members: int, epoch: int) -> str:
+    """Step: the group is founded."""
     return f"admin creates an MLS group (rine-mls) with {members} members at epoch {epoch}"
 
 
 def demo_enabled(fingerprint: str) -> str:
+    """Step: the invite is turned on (and what is simulated)."""
     return (
         f"admin turns the invite on: EXTERNAL_COMMIT_POLICY enabled, expire_in 1h, "
         f"slot fingerprint {fingerprint} ({DEMO_SIMULATED})"
@@ -409,10 +411,12 @@ def demo_enabled(fingerprint: str) -> str:
 
 
 def demo_first_upload_refused(report: object) -> str:
+    """The demo stops: the first upload was refused (``report``: its JSON)."""
     return "the first upload was refused: " + str(report)
 
 
 def demo_sealed(epoch: int, where: str, uploaded: int) -> str:
+    """Step: the first GroupInfo is sealed and uploaded to ``where``."""
     return (
         f"admin seals the GroupInfo of epoch {epoch} and uploads it to {where} "
         f"({uploaded} copies: keyed lane and open slot)"
@@ -420,6 +424,7 @@ def demo_sealed(epoch: int, where: str, uploaded: int) -> str:
 
 
 def demo_minted(qr_version: int, qr_path: object) -> str:
+    """Step: the link and QR code are minted."""
     return (
         f"admin mints the invite: a link and a QR code (version {qr_version}) "
         f"written to {qr_path}"
@@ -427,14 +432,17 @@ def demo_minted(qr_version: int, qr_path: object) -> str:
 
 
 def demo_scanned(outcome: JoinOutcome) -> str:
+    """Step: the first stranger checks the invite."""
     return f"a stranger, dana, scans the QR: {describe_outcome(outcome)}"
 
 
 def demo_pieces(name: str, proposal: bytes) -> str:
+    """Step: the joiner's own membership proposal."""
     return f"{name}'s commit pieces: {describe_pieces(proposal)}"
 
 
 def demo_joined_offline(outcome: JoinOutcome) -> str:
+    """Step: the first stranger joins with no member online."""
     return (
         "dana joins by a plain RFC 9420 external commit (rine-mls) with no member "
         f"online: {describe_outcome(outcome)}"
@@ -442,14 +450,17 @@ def demo_joined_offline(outcome: JoinOutcome) -> str:
 
 
 def demo_commit_verdict(name: str, verdict: Verdict) -> str:
+    """Step: the validator's verdict on a joiner's plain RFC 9420 commit."""
     return f"{name}'s commit, honestly: {describe_plain_commit(verdict)}"
 
 
 def demo_caught_up(epochs: dict[str, int]) -> str:
+    """Step: the members apply the join."""
     return f"the members come back online and apply dana's commit: epochs {epochs}"
 
 
 def demo_committer_refreshed(committer: str, epoch: int, uploaded: int) -> str:
+    """Step: an ordinary commit, and the committer's refresh."""
     return (
         f"{committer} adds erin (an ordinary commit, epoch {epoch}) and, as committer, "
         f"refreshes the slot: {uploaded} copies uploaded"
@@ -457,18 +468,22 @@ def demo_committer_refreshed(committer: str, epoch: int, uploaded: int) -> str:
 
 
 def demo_backstop(actions: list[str]) -> str:
+    """Step: a backstop member checks the slot."""
     return f"admin, a backstop member, checks the slot and stands down: {actions}"
 
 
 def demo_second_joined(outcome: JoinOutcome) -> str:
+    """Step: the second stranger joins after the epoch change."""
     return f"a second stranger, frank, joins after the epoch change: {describe_outcome(outcome)}"
 
 
 def demo_epochs_disagree(epochs: dict[str, int]) -> str:
+    """The demo stops: the members ended on different epochs."""
     return f"members disagree on the epoch: {epochs}"
 
 
 def demo_converged(epoch: int, members: list[str]) -> str:
+    """Step: everyone is on one epoch."""
     return f"everyone is at epoch {epoch}: {len(members)} members ({', '.join(members)})"
 
 
@@ -481,10 +496,12 @@ NOT_UTF8 = "input is not UTF-8 text"
 
 
 def no_such_file(path: str) -> str:
+    """A path that does not exist."""
     return f"no such file: {path}"
 
 
 def not_encoded_as(encoding: str) -> str:
+    """Input that is not text in the ``--input-encoding`` given."""
     return f"input is not {encoding} text"
 
 
@@ -494,6 +511,7 @@ def is_not_regular(path: str, kind: str) -> str:
 
 
 def not_regular_file(path: str) -> str:
+    """A path that is not a regular file (nor a known other kind)."""
     return f"{path} is not a regular file"
 
 
@@ -506,10 +524,12 @@ SOCKET = "a socket"
 
 
 def too_large(where: str, label: str, cap: int) -> str:
+    """An input above its cap (``label``: what it is, ``cap`` in bytes)."""
     return f"{where} is larger than any {label} ({cap:,} bytes at most)"
 
 
 def blob_expired(what: str, ago: str, at: str, expires_at_ns: int) -> str:
+    """A blob that would be (or is) expired: when, and what to check."""
     return (
         f"{what} expired {ago} ago (at {at}, expires_at_ns "
         f"{expires_at_ns}); check --epoch-start-ns and the policy's expire_in/expires_at"
