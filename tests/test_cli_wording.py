@@ -68,7 +68,7 @@ def prose_shown(source: str, namespace: dict[str, object], where: str = "") -> l
     """``where:line: text`` for each prose literal ``source`` shows to people: the arguments
     of the printing calls, and of every exception it builds (resolved in ``namespace``, the
     module's globals: its message reaches people through ``cli_errors``)."""
-    found = []
+    found: list[str] = []
     for call in ast.walk(ast.parse(source)):
         if not isinstance(call, ast.Call):
             continue
