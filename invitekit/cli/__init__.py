@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from . import client_cmd, demo_cmd, mls_commands, pieces_cmd, validate_cmd
-from .errors import EXIT_BAD_INPUT
+from .errors import EXIT_BAD_INPUT, print_error
 from .invite_cmd import INSPECTORS, inspect, mint
 from .policy_cmd import policy_app
 
@@ -36,7 +36,7 @@ class OneLineErrors(TyperGroup):
                 args, prog_name, complete_var, standalone_mode=False, **extra
             )
         except typer.Abort:
-            print("error: aborted: interrupted", file=sys.stderr)
+            print_error("aborted", "interrupted")
             sys.exit(130)
         except Exception as exc:
             # typer's (or click's) usage and parameter errors: duck-typed, since typer

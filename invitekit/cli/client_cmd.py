@@ -36,12 +36,13 @@ from ..mirror import SlotMirrorReport, mirror_slots
 from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
-from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
+from ..policy import ExternalCommitPolicy, active_invite
 from ..refresh.reports import RefreshReport
 from ..refresh.roles import RefreshRole
 from ..sources import system_clock
-from .errors import EXIT_BAD_INPUT, cli_errors, fail
-from .io import Input, emit_json, read_binary, read_source, read_text
+from . import render
+from .errors import EXIT_BAD_INPUT, cli_errors, fail, print_error
+from .io import Input, emit_json, read_policy, read_source, read_text
 from .options import (
     EnvelopeOpt,
     EpochStartOpt,
@@ -53,7 +54,7 @@ from .options import (
     parse_epoch_start_ns,
 )
 from .preflight import check_blob_live, preflight_seal
-from .render import describe_outcome, instant_text, outcome_json
+from .render import instant_text, outcome_json
 from .services import check_urls, make_resolver
 
 #: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
@@ -87,7 +88,7 @@ def _kinds(values: Sequence[str] | None, default: tuple[SlotKind, ...]) -> tuple
     try:
         return tuple(dict.fromkeys(SlotKind(v.lower()) for v in values))
     except ValueError:
-        raise fail("bad-input", "--kind must be 'lane' or 'open'") from None
+        raise fail("bad-input", render.KIND_CHOICES) from None
 
 
 def _client(loopback: bool, timeout: float) -> InviteClient:
@@ -101,7 +102,7 @@ def _invite_text(invite: str) -> str:
 
 
 def _load_policy(source: str) -> ExternalCommitPolicy:
-    policy = parse_policy_entry(read_binary(source, Input.POLICY)).policy
+    policy = read_policy(source)
     active_invite(policy, "use a revoked policy")
     return policy
 
@@ -127,20 +128,15 @@ def _print_outcome(outcome: JoinOutcome, as_json: bool) -> None:
     if as_json:
         emit_json(outcome_json(outcome))
     else:
-        print(f"{outcome.kind}: {describe_outcome(outcome)}")
+        print(render.outcome_line(outcome))
 
 
 def _print_refresh(report: RefreshReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
         return
-    print(f"{report.role} refresh at epoch {report.epoch}: {report.status}")
-    for target in report.targets:
-        outcomes = ", ".join(f"{u['kind']}={u['outcome']}" for u in target.to_json()["uploads"])
-        note = target.error or (str(target.skipped) if target.skipped else "")
-        extra = f" ({outcomes})" if outcomes else (f" ({note})" if note else "")
-        where = f"{target.service} {target.kind}" if target.kind else target.service
-        print(f"  {where}: {target.action}{extra}")
+    for line in render.refresh_lines(report):
+        print(line)
 
 
 # --- upload ----------------------------------------------------------------------------
@@ -175,9 +171,9 @@ def upload_cmd(
     overrides = list(check_urls(service, loopback))
     if group_info is not None:
         if policy_file is None:
-            raise fail("usage", "--group-info needs --policy")
+            raise fail("usage", render.GROUP_INFO_NEEDS_POLICY)
         if epoch_start_ns is None:
-            raise fail("usage", "--group-info needs --epoch-start-ns (nanoseconds or 'now')")
+            raise fail("usage", render.GROUP_INFO_NEEDS_EPOCH_START)
         policy = _load_policy(policy_file)
         gi = read_source(group_info, Input.GROUP_INFO)
         start = parse_epoch_start_ns(epoch_start_ns)
@@ -197,7 +193,7 @@ def upload_cmd(
             raise typer.Exit(EXIT_NOTHING_STORED)
         return
     if blob_file is None:
-        raise fail("usage", "give --blob, or --group-info with --policy")
+        raise fail("usage", render.UPLOAD_NEEDS_INPUT)
     body = read_source(blob_file, Input.BLOB)
     blob = parse_envelope(body).blob  # refuse to send what is not a blob (any envelope)
     pointers: tuple[ServicePointer, ...] = ()
@@ -206,11 +202,12 @@ def upload_cmd(
         slot, key = payload.external_group_id, payload.symmetric_key
         pointers = (payload.service_pointer,) if payload.service_pointer else ()
     elif policy_file is not None:
-        active = active_invite(_load_policy(policy_file), "upload")
+        policy = _load_policy(policy_file)
+        active = active_invite(policy, "upload")
         slot, key = active.external_group_id, active.symmetric_key
-        pointers = tuple(_load_policy(policy_file).refresh_pointers)
+        pointers = tuple(policy.refresh_pointers)
     else:
-        raise fail("usage", "--blob needs --invite or --policy (slot id and key)")
+        raise fail("usage", render.BLOB_NEEDS_KEY)
     check_blob_live(blob)
     open_envelope(blob, key, system_clock())  # refuse a blob joiners could not open
 
@@ -223,7 +220,7 @@ def upload_cmd(
                     [pointer.url] if isinstance(pointer, HttpsPointer) else await resolve(pointer)
                 )
         if not urls:
-            raise fail("usage", "no target: give --service (the invite/policy names none)")
+            raise fail("usage", render.NO_UPLOAD_TARGET)
         async with _client(loopback, timeout) as client:
             return await client.upload_many(urls, slot, body, kinds=kinds, key=key)
 
@@ -299,16 +296,11 @@ def fetch_cmd(
         emit_json({"candidates": rows, "errors": list(merged.errors)})
     else:
         for row in rows:
-            state = "opens" if row.get("opens") else row.get("error", "does not open")
-            if row.get("expired"):
-                state += ", expired"
-            envelope = row.get("envelope", "?")
-            print(f"{row['sha256'][:16]}  {envelope}  epoch={row.get('epoch', '?')}  "
-                  f"{row['size']} B  expires={row.get('expires_at', '?')}  {state}")
+            print(render.candidate_line(row))
         for err in merged.errors:
             print(f"error: {err}", file=sys.stderr)
         if not rows:
-            print("no candidates (an expired or never-uploaded invite looks like this)")
+            print(render.NO_CANDIDATES)
 
 
 # --- join-check ------------------------------------------------------------------------
@@ -335,15 +327,13 @@ def join_check_cmd(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run the join flow up to (not including) the commit; print what a joiner would get."""
-    known = (
-        parse_policy_entry(read_binary(policy_file, Input.POLICY)).policy if policy_file else None
-    )
+    known = read_policy(policy_file) if policy_file else None
     overrides = check_urls(service, loopback)
     payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
     try:
         verify = VerifyLevel[level.upper().replace("-", "_")]
     except KeyError:
-        raise fail("bad-input", "--level must be parse, signature, tree or parent-hashes") from None
+        raise fail("bad-input", render.LEVEL_CHOICES) from None
     options = JoinOptions(level=verify, fetch_kinds=_kinds(kind, (SlotKind.LANE, SlotKind.OPEN)))
 
     async def go() -> JoinOutcome:
@@ -389,7 +379,7 @@ def refresh_cmd(
     roles = {"committer": RefreshRole.COMMITTER, "backstop": RefreshRole.BACKSTOP,
              "deep": RefreshRole.DEEP_CHECK}
     if role not in roles:
-        raise fail("bad-input", "--role must be committer, backstop or deep")
+        raise fail("bad-input", render.ROLE_CHOICES)
     chosen = roles[role]
     preflight_seal(gi, policy, start)
     targets = _targets_policy(policy, extra)
@@ -454,21 +444,17 @@ def mirror_cmd(
     for text in lane or ():
         value = _hex(text, "--lane")
         if len(value) != 32:
-            raise fail("bad-input", "--lane must be 32 bytes of hex")
+            raise fail("bad-input", render.LANE_LENGTH)
         lanes.append(value)
     for text in invite or ():
         payload = as_payload(text)
         slots.append(payload.external_group_id)
         lanes.append(lane_id_for(payload.symmetric_key))
     if not slots:
-        raise fail("usage", "give at least one --slot-id or --invite")
+        raise fail("usage", render.MIRROR_NEEDS_SLOTS)
     kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
     if not lanes and SlotKind.OPEN not in kinds:
-        raise fail(
-            "usage",
-            "--kind lane needs the lanes named (--lane or --invite): the service has no lane "
-            "listing",
-        )
+        raise fail("usage", render.LANE_KIND_NEEDS_LANES)
     check_urls([source, *to], loopback)
     slots = list(dict.fromkeys(slots))
     console = Console(stderr=True)
@@ -490,15 +476,13 @@ def mirror_cmd(
         emit_json({"slots": [r.to_json() for r in reports]})
     else:
         if not lanes:
-            print("lanes: none named, open slot only (--lane or --invite adds lanes)")
+            print(render.OPEN_SLOT_ONLY)
         for r in reports:
-            copied = sum(1 for u in r.results if u.ok)
-            status = r.error or f"{r.read} read, {copied}/{len(r.results)} accepted"
-            print(f"{r.slot_id.hex()}: {status}")
+            print(render.mirror_line(r))
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
     if all(r.read == 0 for r in reports):
-        print("error: nothing-to-copy: the source holds nothing for these slots", file=sys.stderr)
+        print_error("nothing-to-copy", render.NOTHING_TO_COPY)
         raise typer.Exit(1)
 
 
@@ -506,7 +490,7 @@ def _hex(text: str, flag: str) -> bytes:
     try:
         return bytes.fromhex(text.removeprefix("0x"))
     except ValueError:
-        raise fail("bad-input", f"{flag} must be hex") from None
+        raise fail("bad-input", render.flag_not_hex(flag)) from None
 
 
 __all__ = [

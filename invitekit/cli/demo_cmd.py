@@ -47,20 +47,17 @@ from ..link import make_link
 from ..needs import CommitAccepted, CommitRejected, CommitReport, CommitRequest
 from ..policy import ExternalCommitPolicy, enable
 from ..protocol import SlotKind
+from . import render
 from .errors import cli_errors, fail
 from .io import emit_json
 from .options import JsonOpt, LoopbackOpt
-from .render import describe_outcome, describe_pieces, describe_plain_commit, short_id
+from .render import describe_outcome, short_id
 from .services import check_urls, make_resolver, service_pointer
 from .validate_cmd import verdict_json
 
 HOUR_NS = 3600 * 10**9
 KINDS = (SlotKind.LANE, SlotKind.OPEN)
-SIMULATED = (
-    "simulated: rine-mls cannot carry app_data_dictionary in the GroupContext, so the "
-    "policy lives beside the group and reaches joiners through the join flow's "
-    "policy_provider; the delivery service is an in-memory ordered log"
-)
+SIMULATED = render.DEMO_SIMULATED
 
 
 class DemoFailed(Exception):
@@ -137,7 +134,7 @@ class Group:
         built_at = int(group.epoch())
         bundle = group.add_members([client.generate_key_package()])
         if not self.delivery.publish(adder, bundle.commit, built_at):
-            raise DemoFailed("the delivery service refused an ordinary commit")
+            raise DemoFailed(render.DEMO_ORDINARY_COMMIT_REFUSED)
         self.applied[adder] = len(self.delivery.log)
         self.members[newcomer] = client.join_from_welcome(bundle.welcomes[0])
         self.applied[newcomer] = len(self.delivery.log)
@@ -197,8 +194,7 @@ async def run_demo(
     group = Group(root)
     names = ["admin", *[f"member{i}" for i in range(1, members)]]
     epoch = group.found(names[0], names[1:])
-    steps(f"admin creates an MLS group (rine-mls) with {members} members at epoch {epoch}",
-          epoch=epoch, members=names)
+    steps(render.demo_founded(members, epoch), epoch=epoch, members=names)
 
     from ..client.inprocess import InProcessTransport  # noqa: PLC0415
 
@@ -206,15 +202,14 @@ async def run_demo(
     if transport is not None:
         url = transport.add_service("demo", f"sqlite:///{root / 'service.sqlite3'}",
                                     rate_limits_enabled=False, access_log=False)
-        where = "an in-process blob service (temporary SQLite)"
+        where = render.DEMO_IN_PROCESS_SERVICE
     else:
         url = str(service)
-        where = f"the blob service at {service}"
+        where = render.demo_service_at(url)
     pointer = service_pointer(url, loopback)
     group.policy = enable(expire_in_ns=HOUR_NS)
-    steps(f"admin turns the invite on: EXTERNAL_COMMIT_POLICY enabled, expire_in 1h, "
-          f"slot fingerprint {short_id(group.policy.external_group_id)} ({SIMULATED})",
-          simulated=SIMULATED, fingerprint=short_id(group.policy.external_group_id))
+    fingerprint = short_id(group.policy.external_group_id)
+    steps(render.demo_enabled(fingerprint), simulated=SIMULATED, fingerprint=fingerprint)
 
     policy = FetchPolicy(allow_insecure_loopback=loopback)
     async with InviteClient(policy, transport=transport) as client:
@@ -222,50 +217,44 @@ async def run_demo(
                                         group.delivery.started_at_ns, first_services=[url],
                                         kinds=KINDS)
         if first.uploaded == 0:
-            raise DemoFailed("the first upload was refused: " + str(first.to_json()))
-        steps(f"admin seals the GroupInfo of epoch {first.epoch} and uploads it to {where} "
-              f"({first.uploaded} copies: keyed lane and open slot)", epoch=first.epoch)
+            raise DemoFailed(render.demo_first_upload_refused(first.to_json()))
+        steps(render.demo_sealed(first.epoch, where, first.uploaded), epoch=first.epoch)
 
         assert group.policy.symmetric_key is not None
         link = make_link(group.policy.invite(pointer), "https://example.org/i")
         code = qr.qr_for_link(link)
         qr.write_qr(code, qr_out)
-        steps(f"admin mints the invite: a link and a QR code (version {qr.qr_version(code)}) "
-              f"written to {qr_out}", link=link, qr=str(qr_out))
+        steps(render.demo_minted(qr.qr_version(code), qr_out), link=link, qr=str(qr_out))
 
         resolver = make_resolver((), loopback)
-        steps("every member goes offline")
+        steps(render.DEMO_OFFLINE)
         ready = await check_invite(link, client=client, resolver=resolver,
                                    policy_provider=lambda _view: group.policy,
                                    joiner=demo_joiner("dana"))
         if not isinstance(ready, ReadyToCommit) or ready.membership_update is None:
             raise DemoFailed(describe_outcome(ready))
-        steps(f"a stranger, dana, scans the QR: {describe_outcome(ready)}", epoch=ready.epoch)
-        steps(f"dana's commit pieces: {describe_pieces(ready.membership_update)}",
+        steps(render.demo_scanned(ready), epoch=ready.epoch)
+        steps(render.demo_pieces("dana", ready.membership_update),
               membership_update=ready.membership_update.hex())
         joined = await join_invite(link, group.joiner("dana"), client=client, resolver=resolver,
                                    policy_provider=lambda _view: group.policy,
                                    joiner=demo_joiner("dana"))
         if not isinstance(joined, Joined):
             raise DemoFailed(describe_outcome(joined))
-        steps("dana joins by a plain RFC 9420 external commit (rine-mls) with no member "
-              f"online: {describe_outcome(joined)}",
-              epoch=joined.epoch, refreshed=joined.refreshed)
-        steps(f"dana's commit, honestly: {describe_plain_commit(group.verdicts['dana'])}",
+        steps(render.demo_joined_offline(joined), epoch=joined.epoch, refreshed=joined.refreshed)
+        steps(render.demo_commit_verdict("dana", group.verdicts["dana"]),
               plain_rfc9420=True, verdict=verdict_json(group.verdicts["dana"]),
               membership_update_handed_to_callback=group.pieces["dana"] is not None)
 
         epochs = {name: group.catch_up(name) for name in names}
-        steps(f"the members come back online and apply dana's commit: epochs {epochs}",
-              epochs=epochs)
+        steps(render.demo_caught_up(epochs), epochs=epochs)
 
         epoch = group.add_member("member1" if members > 1 else "admin", "erin")
         committer = "member1" if members > 1 else "admin"
         refreshed = await committer_refresh(client, group.group_info(committer), group.policy,
                                             group.delivery.started_at_ns, first_services=[url],
                                             kinds=KINDS)
-        steps(f"{committer} adds erin (an ordinary commit, epoch {epoch}) and, as committer, "
-              f"refreshes the slot: {refreshed.uploaded} copies uploaded",
+        steps(render.demo_committer_refreshed(committer, epoch, refreshed.uploaded),
               epoch=epoch, uploaded=refreshed.uploaded)
         group.catch_up("admin")
 
@@ -276,25 +265,23 @@ async def run_demo(
                                           group.delivery.started_at_ns, first_services=[url],
                                           kinds=KINDS, sleep=no_jitter)
         actions = sorted({str(t.action) for t in backstop.targets})
-        steps(f"admin, a backstop member, checks the slot and stands down: {actions}",
-              actions=actions)
+        steps(render.demo_backstop(actions), actions=actions)
 
         second = await join_invite(link, group.joiner("frank"), client=client,
                                    resolver=resolver, policy_provider=lambda _view: group.policy,
                                    joiner=demo_joiner("frank"))
         if not isinstance(second, Joined):
             raise DemoFailed(describe_outcome(second))
-        steps(f"a second stranger, frank, joins after the epoch change: "
-              f"{describe_outcome(second)}", epoch=second.epoch)
-        steps(f"frank's commit, honestly: {describe_plain_commit(group.verdicts['frank'])}",
+        steps(render.demo_second_joined(second), epoch=second.epoch)
+        steps(render.demo_commit_verdict("frank", group.verdicts["frank"]),
               plain_rfc9420=True, verdict=verdict_json(group.verdicts["frank"]),
               membership_update_handed_to_callback=group.pieces["frank"] is not None)
 
         final = {name: group.catch_up(name) for name in group.members}
         if len(set(final.values())) != 1:
-            raise DemoFailed(f"members disagree on the epoch: {final}")
-        steps(f"everyone is at epoch {second.epoch}: {len(final)} members "
-              f"({', '.join(sorted(final))})", epoch=second.epoch, members=sorted(final))
+            raise DemoFailed(render.demo_epochs_disagree(final))
+        steps(render.demo_converged(second.epoch, sorted(final)),
+              epoch=second.epoch, members=sorted(final))
     if transport is not None:
         await transport.aclose()
 
@@ -320,21 +307,17 @@ def demo_cmd(
     change. Needs the rine-mls wheel (pip install 'invitekit[mls]').
     """
     if not 1 <= members <= 50:
-        raise fail("usage", "--members must be between 1 and 50")
+        raise fail("usage", render.DEMO_MEMBERS_RANGE)
     check_urls([service] if service else [], loopback)
     try:
         import rine_mls  # noqa: PLC0415
     except ImportError:
-        raise fail(
-            "missing-extra", "the demo needs rine-mls: pip install 'invitekit[mls]'"
-        ) from None
+        raise fail("missing-extra", render.DEMO_NEEDS_MLS) from None
     if service is None:
         try:
             import invitekit_service as _service  # noqa: F401, PLC0415
         except ImportError:
-            raise fail(
-                "missing-extra", "give --service, or pip install 'invitekit[service]'"
-            ) from None
+            raise fail("missing-extra", render.DEMO_NEEDS_SERVICE) from None
     steps = Steps(as_json)
     with tempfile.TemporaryDirectory(prefix="invitekit-demo-") as tmp:
         target = qr_out or Path(tmp) / "invite.png"

@@ -18,9 +18,14 @@ R = TypeVar("R")
 EXIT_BAD_INPUT = 2
 
 
-def fail(code: str, message: str) -> typer.Exit:
-    """Print the one-line error and return the Exit to raise."""
+def print_error(code: str, message: str) -> None:
+    """Print the one-line error ``error: <code>: <message>`` on stderr."""
     print(f"error: {code}: {message}", file=sys.stderr)
+
+
+def fail(code: str, message: str) -> typer.Exit:
+    """Print the one-line error and return the Exit (status 2) to raise."""
+    print_error(code, message)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -47,4 +52,5 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "cli_errors",
     "fail",
+    "print_error",
 ]

@@ -20,8 +20,9 @@ from ..payload import InvitePayload, parse_payload
 from ..pointer import OpaquePointer, ServicePointer
 from ..policy import parse_policy_entry
 from ..wire import Dialect
+from . import render
 from .errors import cli_errors, fail
-from .io import Input, emit_result, read_binary
+from .io import Input, emit_result, read_binary, read_policy
 from .options import JsonOpt, LoopbackOpt
 from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
@@ -44,7 +45,7 @@ def _inspect_blob(data: bytes, show: bool) -> dict[str, Any]:
 def _inspect_hpke_blob(data: bytes, show: bool) -> dict[str, Any]:
     parsed = parse_envelope(data)
     if not isinstance(parsed.blob, HpkeBlob):
-        raise UnsupportedVersion("not an invitekit HPKE extension blob")
+        raise UnsupportedVersion(render.NOT_HPKE_BLOB)
     return _hpke_view(parsed.blob)
 
 
@@ -64,7 +65,7 @@ def _hpke_view(b: HpkeBlob) -> dict[str, Any]:
 def _inspect_policy(data: bytes, show: bool) -> dict[str, Any]:
     parsed = parse_policy_entry(data)
     if not parsed.recognized:
-        raise UnsupportedVersion("not a version-1 policy entry")
+        raise UnsupportedVersion(render.NOT_POLICY_V1)
     return policy_view(parsed, show)
 
 
@@ -79,7 +80,7 @@ INSPECTORS: dict[str, Inspector] = {
 
 
 def _policy_invite(source: str, encoding: str) -> InvitePayload:
-    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy.invite()
+    return read_policy(source, encoding).invite()
 
 
 @cli_errors
@@ -134,14 +135,14 @@ def mint(
     """
     if policy_file is not None:
         if key or slot_id:
-            raise fail("bad-input", "give either --policy or --key/--slot-id, not both")
+            raise fail("bad-input", render.POLICY_OR_KEYS_NOT_BOTH)
         invite = _policy_invite(policy_file, input_encoding)
     elif key and slot_id:
         invite = InvitePayload(bytes.fromhex(slot_id), bytes.fromhex(key))
     else:
-        raise fail("bad-input", "give --policy, or both --key and --slot-id")
+        raise fail("bad-input", render.POLICY_OR_KEYS)
     if service and opaque:
-        raise fail("bad-input", "give at most one of --service and --opaque")
+        raise fail("bad-input", render.SERVICE_OR_OPAQUE)
     pointer: ServicePointer | None = None
     if service:
         pointer = service_pointer(service, loopback)
@@ -160,7 +161,7 @@ def mint(
         result["qr"] = {"path": str(qr_out), "version": qr.qr_version(code), "error": code.error}
     if nfc_out is not None:
         if link is None:
-            raise fail("bad-input", "--nfc needs --link-base (the record carries the link)")
+            raise fail("bad-input", render.NFC_NEEDS_LINK)
         nfc_out.write_bytes(nfc.ndef_uri_record(link))
         result["nfc"] = str(nfc_out)
     emit_result(result, as_json)
@@ -175,12 +176,12 @@ def _read_any(source: str) -> tuple[bytes, str | None]:
     """
     if source != "-" and not os.path.lexists(source):
         if len(source) > link_mod.MAX_INVITE_TEXT:
-            raise FileNotFoundError("no such file, and too long for invite text")
+            raise FileNotFoundError(render.NO_FILE_TOO_LONG)
         if "://" not in source and "#" not in source:  # not a link: a path, or encoded text
             try:
                 link_mod.parse_invite_text(source)
             except InviteKitError:
-                raise FileNotFoundError(f"no such file: {source}") from None
+                raise FileNotFoundError(render.no_such_file(source)) from None
         return source.encode(), source
     data = read_binary(source, Input.ANY)
     try:
@@ -207,7 +208,7 @@ def inspect(
 ) -> None:
     """Decode a payload, blob, policy entry or GroupInfo and print what it holds."""
     if kind != "auto" and kind not in INSPECTORS:
-        raise fail("bad-input", f"unknown type {kind!r}; choose from {', '.join(INSPECTORS)}")
+        raise fail("bad-input", render.unknown_type(kind, list(INSPECTORS)))
     data, text = _read_any(source)
     if text is not None and (kind in ("auto", "payload")):
         try:
@@ -231,7 +232,7 @@ def inspect(
         else:
             emit_result(view, as_json)
             return
-    raise fail("unrecognized-input", "input is none of the known kinds (" + "; ".join(errors) + ")")
+    raise fail("unrecognized-input", render.unrecognized_input(errors))
 
 
 __all__ = [

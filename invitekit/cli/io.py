@@ -12,8 +12,9 @@ from typing import Any
 from ..encoding import TextEncoding, decode
 from ..errors import InvalidInviteEncoding
 from ..link import MAX_INVITE_TEXT
-from ..policy import MAX_POLICY_BYTES
+from ..policy import MAX_POLICY_BYTES, ExternalCommitPolicy, parse_policy_entry
 from ..selection import DEFAULT_MAX_BLOB_BYTES
+from . import render
 
 _MIB = 1 << 20
 
@@ -65,18 +66,16 @@ class InputRefused(ValueError):
 
 
 _NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe); pipe it into - (standard input) instead"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, render.DIRECTORY),
+    (stat.S_ISFIFO, render.FIFO),
+    (stat.S_ISCHR, render.CHAR_DEVICE),
+    (stat.S_ISBLK, render.BLOCK_DEVICE),
+    (stat.S_ISSOCK, render.SOCKET),
 )
 
 
 def _too_large(what: Input, where: str, cap: int) -> InputRefused:
-    return InputRefused(
-        "input-too-large", f"{where} is larger than any {what.label} ({cap:,} bytes at most)"
-    )
+    return InputRefused("input-too-large", render.too_large(where, what.label, cap))
 
 
 def _read_capped(fd: int, cap: int) -> bytes | None:
@@ -106,16 +105,18 @@ def read_source(source: str, what: Input, *, cap: int | None = None) -> bytes:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below
         fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileNotFoundError(f"no such file: {source}") from None
+        raise FileNotFoundError(render.no_such_file(source)) from None
     except IsADirectoryError:
-        raise InputRefused("not-a-regular-file", f"{source} is a directory") from None
+        raise InputRefused(
+            "not-a-regular-file", render.is_not_regular(source, render.DIRECTORY)
+        ) from None
     try:
         info = os.fstat(fd)
         for test, kind in _NOT_REGULAR:
             if test(info.st_mode):
-                raise InputRefused("not-a-regular-file", f"{source} is {kind}")
+                raise InputRefused("not-a-regular-file", render.is_not_regular(source, kind))
         if not stat.S_ISREG(info.st_mode):
-            raise InputRefused("not-a-regular-file", f"{source} is not a regular file")
+            raise InputRefused("not-a-regular-file", render.not_regular_file(source))
         if info.st_size > limit:
             raise _too_large(what, source, limit)
         os.set_blocking(fd, True)
@@ -136,7 +137,7 @@ def read_binary(source: str, what: Input, encoding: str = "raw") -> bytes:
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
-        raise InvalidInviteEncoding(f"input is not {encoding} text") from None
+        raise InvalidInviteEncoding(render.not_encoded_as(encoding)) from None
     return decode(text, TextEncoding(encoding))
 
 
@@ -145,7 +146,14 @@ def read_text(source: str, what: Input) -> str:
     try:
         return read_source(source, what).decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInviteEncoding("input is not UTF-8 text") from None
+        raise InvalidInviteEncoding(render.NOT_UTF8) from None
+
+
+def read_policy(source: str, encoding: str = "raw") -> ExternalCommitPolicy:
+    """The policy entry in ``source`` (a path, or ``-`` for standard input; raw bytes, or
+    text in ``encoding``), read within :attr:`Input.POLICY`'s cap and parsed: the one way
+    every command reads a policy file."""
+    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy
 
 
 def emit_json(value: Any) -> None:
@@ -184,6 +192,7 @@ __all__ = [
     "emit_json",
     "emit_result",
     "read_binary",
+    "read_policy",
     "read_source",
     "read_text",
 ]

@@ -21,14 +21,13 @@ from ..mls import ParseOptions, VerifyLevel, parse_group_info
 from ..mls.groupinfo import GroupInfoView
 from ..mls.schema import CREDENTIAL_BASIC, CREDENTIAL_TYPES, LEAF_NODE_SOURCES, LeafNode
 from ..mls.suites import SUITES
-from ..policy import parse_policy_entry
 from ..sealing import seal_group_info
 from ..wire import Dialect
 from .errors import cli_errors, fail
-from .io import Input, emit_result, read_binary
+from .io import Input, emit_result, read_binary, read_policy
 from .options import EnvelopeOpt, EpochStartOpt, JsonOpt, parse_epoch_start_ns
 from .preflight import preflight_seal
-from .render import instant_text, policy_view
+from .render import instant_text, legacy_not_in, policy_view
 
 #: inspect reads ts-mls-style bare external_pub too, and says which layout it saw.
 _INSPECT_OPTIONS = ParseOptions(accept_unprefixed_external_pub=True)
@@ -135,9 +134,9 @@ def seal(
     invitekit HPKE extension that only invitekit readers open.
     """
     if legacy and not envelope.xip:
-        raise fail("usage", f"--legacy is a v1 dialect; the {envelope} envelope has none")
+        raise fail("usage", legacy_not_in(envelope))
     group_info = read_binary(group_info_file, Input.GROUP_INFO)
-    policy = parse_policy_entry(read_binary(policy_file, Input.POLICY, input_encoding)).policy
+    policy = read_policy(policy_file, input_encoding)
     started = parse_epoch_start_ns(epoch_start_ns)
     preflight_seal(group_info, policy, started)
     blob = seal_group_info(

@@ -15,6 +15,7 @@ from ..commit_pieces import membership_update_bytes
 from .errors import cli_errors, fail
 from .io import emit_json
 from .options import JsonOpt
+from .render import not_hex
 
 
 def parse_hex(text: str, what: str) -> bytes:
@@ -23,7 +24,7 @@ def parse_hex(text: str, what: str) -> bytes:
     try:
         return bytes.fromhex(digits)
     except ValueError:
-        raise fail("bad-input", f"{what} is not hex") from None
+        raise fail("bad-input", not_hex(what)) from None
 
 
 @cli_errors

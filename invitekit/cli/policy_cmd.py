@@ -13,7 +13,7 @@ from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import ExternalCommitPolicy, parse_policy_entry
 from ..wire import Dialect
 from .errors import cli_errors
-from .io import Input, emit_result, read_binary
+from .io import emit_result, read_policy
 from .options import ExpireInOpt, JsonOpt, parse_duration_ns, parse_instant_ns
 from .render import policy_view
 
@@ -47,10 +47,6 @@ InputEncodingOption = Annotated[
     str,
     typer.Option("--input-encoding", help="raw (default), hex, base64url or base32."),
 ]
-
-
-def _load(source: str, encoding: str) -> ExternalCommitPolicy:
-    return parse_policy_entry(read_binary(source, Input.POLICY, encoding)).policy
 
 
 def _finish(
@@ -118,7 +114,7 @@ def enable_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn external commits on with a fresh key (and a fresh slot id unless given)."""
-    base = _load(current, input_encoding) if current else None
+    base = read_policy(current, input_encoding) if current else None
     new = policy_mod.enable(
         base,
         expires_at_ns=parse_instant_ns(expires_at, "--expires-at"),
@@ -145,7 +141,7 @@ def rotate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Rotate the invite key (and, with --new-slot, the slot id)."""
-    new = policy_mod.rotate(_load(current, input_encoding), new_slot=new_slot)
+    new = policy_mod.rotate(read_policy(current, input_encoding), new_slot=new_slot)
     _finish(new, out, encoding, legacy, show_secrets, as_json)
 
 
@@ -160,7 +156,7 @@ def revoke_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Turn external commits off, clearing every per-invite field."""
-    new = policy_mod.revoke(_load(current, input_encoding))
+    new = policy_mod.revoke(read_policy(current, input_encoding))
     _finish(new, out, encoding, legacy, False, as_json)
 
 

@@ -19,16 +19,14 @@ from ..mls import parse_group_info
 from ..policy import ExternalCommitPolicy
 from ..sources import system_clock
 from ..times import NS_PER_S, format_duration, format_instant
+from .render import blob_expired, policy_mismatch
 
 
 def refuse_expired(expires_at_ns: int, now_ns: int, what: str) -> None:
     """Raise :class:`BlobExpired` when ``expires_at_ns`` is set and ``now_ns`` reached it."""
     if expires_at_ns != 0 and now_ns >= expires_at_ns:
         ago = format_duration((now_ns - expires_at_ns) // NS_PER_S * NS_PER_S)
-        raise BlobExpired(
-            f"{what} expired {ago} ago (at {format_instant(expires_at_ns)}, expires_at_ns "
-            f"{expires_at_ns}); check --epoch-start-ns and the policy's expire_in/expires_at"
-        )
+        raise BlobExpired(blob_expired(what, ago, format_instant(expires_at_ns), expires_at_ns))
 
 
 def check_blob_live(blob: SealedBlob, now_ns: int | None = None) -> None:
@@ -66,11 +64,7 @@ def warn_policy_mismatch(group_info: bytes, policy: ExternalCommitPolicy) -> boo
         )
         if getattr(carried.policy, name) != getattr(policy, name)
     ]
-    print(
-        "warning: policy-mismatch: the GroupInfo carries a different EXTERNAL_COMMIT_POLICY "
-        f"({', '.join(differs)}); joiners check the GroupInfo's policy",
-        file=sys.stderr,
-    )
+    print(f"warning: policy-mismatch: {policy_mismatch(differs)}", file=sys.stderr)
     return True
 
 

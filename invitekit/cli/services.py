@@ -20,6 +20,7 @@ from ..client import FetchPolicy, api_root
 from ..client.errors import UnresolvablePointer
 from ..drivers import Resolver
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
+from .render import needs_service
 
 _HTTP = "http://"
 
@@ -64,8 +65,7 @@ def make_resolver(overrides: Sequence[str], loopback: bool, *, strict: bool = Tr
         if url is None:
             if not strict:
                 return []
-            what = "an opaque service pointer" if pointer is not None else "no service pointer"
-            raise UnresolvablePointer(f"the invite carries {what}; give --service")
+            raise UnresolvablePointer(needs_service(pointer is not None))
         check_urls([url], loopback)
         return [url]
 

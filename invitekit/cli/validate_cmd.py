@@ -22,7 +22,7 @@ from ..mls import VerifyLevel, verify_group_info
 from ..times import parse_instant_ns
 from .errors import cli_errors, fail
 from .io import Input, emit_json, read_binary
-from .render import CHECK_NAMES, describe_verdict
+from .render import CHECK_NAMES, ONE_STDIN, describe_verdict
 
 EXIT_REJECTED = 1
 
@@ -83,7 +83,7 @@ def validate_commit_cmd(
     envelope_ns = parse_instant_ns(envelope, "--envelope-ns")
     epoch_start_ns = parse_instant_ns(epoch_start, "--epoch-start-ns")
     if commit_file == "-" and group_info_file == "-":
-        raise fail("bad-input", "only one input can come from stdin")
+        raise fail("bad-input", ONE_STDIN)
     state = verify_group_info(read_binary(group_info_file, Input.GROUP_INFO), VerifyLevel.TREE)
     commit = read_binary(commit_file, Input.COMMIT)
     verdict = validate_commit(commit, state, envelope_ns=envelope_ns, epoch_start_ns=epoch_start_ns)
