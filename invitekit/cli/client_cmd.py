@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..client import FetchPolicy, InviteClient, SlotKind
+from ..client import FetchPolicy, InviteClient
 from ..drivers import (
     backstop_refresh,
     check_invite,
@@ -37,6 +37,7 @@ from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite, parse_policy_entry
+from ..protocol import SlotKind
 from ..refresh import RefreshReport, RefreshRole
 from ..sources import system_clock
 from .errors import EXIT_BAD_INPUT, cli_errors, fail
