@@ -1,8 +1,12 @@
 """invitekit: XMTP XIP-82 external commit invites — library, client and CLI.
 
-The names below are the public API; everything else is reachable through its module
-(``invitekit.<module>``, each with its own ``__all__``). Layers, bottom up (see
-ARCHITECTURE.md):
+The names below are the public API: the verified recipes (``seal_group_info`` verifies the
+GroupInfo before sealing it, ``open_and_verify`` verifies what it decrypts, the join and
+refresh flows do both). Sealing or opening a blob *without* verifying the GroupInfo
+(``seal``, ``open_blob``, ``seal_envelope``, ``open_envelope`` and their key objects) is
+:mod:`invitekit.hazmat`'s, a plainly named lower level. Everything else is reachable
+through its module (``invitekit.<module>``, each with its own ``__all__``). Layers,
+bottom up (see ARCHITECTURE.md):
 
 * **core, sans-IO** — the invite (``payload``, ``link``, ``qr``, ``nfc``), the policy
   (``policy``, ``precommit``, ``groupinfo_policy``), blobs (``blob``, ``sealing``), RFC 9420
@@ -19,9 +23,12 @@ Every error is an :class:`InviteKitError` with a stable ``code``; the tree is dr
 
 from __future__ import annotations
 
+import warnings as _warnings
 from importlib import metadata as _metadata
+from typing import Any as _Any
 
-from .blob import BlobKey, EncryptedBlob, open_blob, parse_blob, seal
+from . import hazmat as _hazmat
+from .blob import EncryptedBlob, parse_blob
 from .client import InviteClient
 from .commit_pieces import Joiner, joiner_membership_update
 from .drivers import (
@@ -31,7 +38,7 @@ from .drivers import (
     deep_check,
     join_invite,
 )
-from .envelope import Envelope, EnvelopeKey, open_envelope, parse_envelope, seal_envelope
+from .envelope import Envelope, parse_envelope
 from .errors import (
     BlobError,
     FlowStateError,
@@ -95,18 +102,35 @@ def _installed_version() -> str:
 
 __version__ = _installed_version()
 
+#: Names that lived here before :mod:`invitekit.hazmat` (they decrypt or seal without
+#: verifying the GroupInfo): still reachable, with a :class:`DeprecationWarning`.
+_MOVED_TO_HAZMAT = frozenset(
+    {"BlobKey", "EnvelopeKey", "open_blob", "open_envelope", "seal", "seal_envelope"}
+)
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _MOVED_TO_HAZMAT:
+        _warnings.warn(
+            f"invitekit.{name} is invitekit.hazmat.{name}: it seals or decrypts without "
+            "verifying the GroupInfo (the verified recipes are invitekit.seal_group_info "
+            "and invitekit.open_and_verify)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(_hazmat, name)
+    raise AttributeError(f"module 'invitekit' has no attribute {name!r}")
+
 __all__ = [
     "AllExpired",
     "AllUndecryptable",
     "Backoff",
     "BlobError",
-    "BlobKey",
     "CommitAccepted",
     "CommitRejected",
     "CommitRequest",
     "EncryptedBlob",
     "Envelope",
-    "EnvelopeKey",
     "ExternalCommitPolicy",
     "FlowStateError",
     "GroupInfoView",
@@ -154,8 +178,6 @@ __all__ = [
     "joiner_membership_update",
     "make_link",
     "open_and_verify",
-    "open_blob",
-    "open_envelope",
     "parse_blob",
     "parse_envelope",
     "parse_group_info",
@@ -169,7 +191,5 @@ __all__ = [
     "render_svg",
     "revoke",
     "rotate",
-    "seal",
-    "seal_envelope",
     "seal_group_info",
 ]

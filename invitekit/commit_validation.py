@@ -106,9 +106,9 @@ from .mls.proposals import (
 from .mls.schema import EXTENSION_APP_DATA_DICTIONARY, Extension
 from .mls.suites import verify_with_label
 from .mls.tls import encode_varint
+from .policy import COMPONENT_ID as EXTERNAL_COMMIT_POLICY
 from .policy import ExternalCommitPolicy, count_uses, parse_policy_entry
 from .xmtp_components import (
-    EXTERNAL_COMMIT_POLICY,
     GROUP_MEMBERSHIP,
     MUTATION_INSERT,
     ComponentError,

@@ -12,13 +12,21 @@ from invitekit.errors import InviteKitError
 
 #: What a user needs from ``import invitekit`` (a floor: removing one is an API break).
 REQUIRED = {
-    "InvitePayload", "ExternalCommitPolicy", "EncryptedBlob", "BlobKey", "seal", "open_blob",
-    "parse_blob", "make_link", "parse_invite_text", "as_payload", "qr_for_link", "enable",
+    "InvitePayload", "ExternalCommitPolicy", "EncryptedBlob", "parse_blob", "parse_envelope",
+    "Envelope", "make_link", "parse_invite_text", "as_payload", "qr_for_link", "enable",
     "rotate", "revoke", "parse_policy_entry", "seal_group_info", "open_and_verify",
     "join_invite", "check_invite", "committer_refresh", "backstop_refresh", "deep_check",
     "JoinMachine", "RefreshMachine", "JoinOutcome", "Joined", "ReadyToCommit",
     "PrecommitAborted", "PrecommitCode", "precommit_check", "InviteKitError", "MlsError",
     "InviteClient", "CommitAccepted", "CommitRejected",
+}
+
+#: Sealing or opening without verifying the GroupInfo: ``invitekit.hazmat``, never the top.
+HAZMAT = {
+    "BlobKey": "invitekit.blob", "seal": "invitekit.blob", "open_blob": "invitekit.blob",
+    "EnvelopeKey": "invitekit.envelope", "seal_envelope": "invitekit.envelope",
+    "open_envelope": "invitekit.envelope", "HpkeKey": "invitekit.hpke_blob",
+    "seal_hpke": "invitekit.hpke_blob", "open_hpke": "invitekit.hpke_blob",
 }
 
 
@@ -43,6 +51,28 @@ def test_top_level_all_imports_and_covers_the_essentials() -> None:
     for name in invitekit.__all__:
         assert getattr(invitekit, name) is not None, name
     assert not [n for n in exported if n.startswith("_") and n != "__version__"]
+
+
+def test_unverified_seal_and_open_live_in_hazmat_only() -> None:
+    import invitekit.hazmat as hazmat
+
+    assert set(hazmat.__all__) == set(HAZMAT)
+    for name, owner in HAZMAT.items():
+        # A re-export namespace: the very object its owner module defines.
+        assert getattr(hazmat, name) is getattr(importlib.import_module(owner), name), name
+    assert not set(HAZMAT) & set(invitekit.__all__)
+    assert not set(HAZMAT) & set(dir(invitekit))
+
+
+@pytest.mark.parametrize("name", ["BlobKey", "EnvelopeKey", "open_blob", "open_envelope",
+                                  "seal", "seal_envelope"])
+def test_a_name_moved_to_hazmat_still_answers_with_a_warning(name: str) -> None:
+    import invitekit.hazmat as hazmat
+
+    with pytest.warns(DeprecationWarning, match=f"invitekit.hazmat.{name}"):
+        assert getattr(invitekit, name) is getattr(hazmat, name)
+    with pytest.raises(AttributeError):
+        invitekit.no_such_name  # noqa: B018
 
 
 @pytest.mark.parametrize("module_name", public_modules())

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..client import FetchPolicy, InviteClient, SlotKind
+from ..client import FetchPolicy, InviteClient
 from ..drivers import (
     backstop_refresh,
     check_invite,
@@ -37,6 +37,7 @@ from ..mls import VerifyLevel
 from ..payload import InvitePayload
 from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite
+from ..protocol import SlotKind
 from ..refresh.reports import RefreshReport
 from ..refresh.roles import RefreshRole
 from ..sources import system_clock

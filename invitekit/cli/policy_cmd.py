@@ -11,10 +11,11 @@ from .. import policy as policy_mod
 from ..encoding import TextEncoding, encode
 from ..pointer import HttpsPointer, OpaquePointer, ServicePointer
 from ..policy import ExternalCommitPolicy, parse_policy_entry
+from ..times import parse_duration_ns, parse_instant_ns
 from ..wire import Dialect
 from .errors import cli_errors
 from .io import emit_result, read_policy
-from .options import ExpireInOpt, JsonOpt, parse_duration_ns, parse_instant_ns
+from .options import ExpireInOpt, JsonOpt
 from .render import policy_view
 
 policy_app = typer.Typer(

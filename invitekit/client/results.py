@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..join import Candidate
 from ..protocol import SlotKind
-from ..selection import Listed
+from ..selection import Candidate, Listed
 from .errors import ClientError, ServiceError
 
 

@@ -20,9 +20,9 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
+from ..encoding import b64url_encode as b64url
 from ..envelope import parse_envelope
 from ..errors import InviteKitError
-from ..join import Candidate, merge_candidates
 from ..lane import LaneSigner
 from ..protocol import (
     API_ROOT,
@@ -38,7 +38,6 @@ from ..protocol import (
     Route,
     SlotKind,
     UploadReceipt,
-    b64url,
     problem_code_of,
     slot_path,
 )
@@ -46,7 +45,9 @@ from ..selection import (
     DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_MAX_CANDIDATES,
     BodySource,
+    Candidate,
     Listed,
+    merge_candidates,
     merge_listed,
 )
 from .errors import (

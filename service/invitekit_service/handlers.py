@@ -40,12 +40,12 @@ from invitekit.protocol import (
 from . import logs
 from .admission import Outcome, SlotAddress, Upload
 from .bodies import read_body
-from .headcache import cached_head
+from .headcache import CACHE_FILL_CLIENT, HeadEntry
 from .problems import Problem
 from .requests import content_address, listing_limit, match_filter, slot_address
-from .responses import built_response, stream_blob, stream_inline_listing
+from .responses import BodyGone, body_chunks, built_response, stream_blob, stream_inline_listing
 from .state import STATE_KEY, ServiceState
-from .storage import StorageUnavailable
+from .storage import StorageUnavailable, StoredBlob
 from .wire import blob_headers, blob_records, head_ref, json_response
 
 IMMUTABLE_MAX_AGE = 31_536_000
@@ -176,7 +176,7 @@ class Handlers:
         """GET …/head: the first candidate as raw bytes, cacheable, with ETag (streamed)."""
         state = self._state(request)
         address = await self._read_gate(request, state)
-        entry = await cached_head(state, address)
+        entry = await _cached_head(state, address)
         if entry.blob is None:
             state.count_fetch(self.kind, "head", "404")
             raise Problem(ProblemCode.NOT_FOUND, "slot holds no live blob")
@@ -294,6 +294,55 @@ class Handlers:
             tuple(PresenceItem(item.meta.sha256, item.meta.nonce) for item in found)
         )
         return json_response(200, presence.to_json(), {"Cache-Control": "no-cache"})
+
+
+async def _cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
+    """The slot's head, from the head cache when still current; a miss reads the store and
+    fills the entry (see :mod:`invitekit_service.headcache` for the cache's bounds)."""
+    key = (address.slot_id, address.lane_id)
+    now = logs.now_ns()
+    marker = state.store.change_marker(address)
+    cached = state.head_cache.get(key)
+    if cached is not None and cached.marker == marker:
+        if cached.blob is None or cached.blob.meta.is_live(now):
+            return cached
+        state.wake_gc()
+    blob = await state.store.head_entry(address, now_ns=now)
+    if (
+        blob is not None
+        and blob.body is None
+        and 0 < blob.meta.size <= state.head_cache.entry_bound
+    ):
+        try:
+            body = await _read_whole(state, blob)
+        except Problem:
+            body = b""  # no room in the response budget to fill: stream this one instead
+        if body is None:
+            blob = None  # deleted since its metadata was read: as a read a moment later
+        elif body:
+            blob = StoredBlob(blob.meta, body)
+    headers: dict[str, str] = {}
+    if blob is not None:
+        headers = blob_headers(blob)
+        headers["Cache-Control"] = state.head_cache_control
+        headers["Content-Type"] = BLOB_MEDIA_TYPE
+    entry = HeadEntry(marker, blob, headers)
+    state.head_cache.put(key, entry)
+    return entry
+
+
+async def _read_whole(state: ServiceState, blob: StoredBlob) -> bytes | None:
+    """A cacheable head's body, read in chunks under the response budget (it is built in
+    memory once, then shared by every response that hits the entry). ``None``: gone;
+    :class:`Problem` when the budget has no room."""
+    with state.responses.reserve(blob.meta.size, CACHE_FILL_CLIENT):
+        parts: list[bytes] = []
+        try:
+            async for chunk in body_chunks(state.store, blob.meta, None):
+                parts.append(chunk)
+        except BodyGone:
+            return None
+        return b"".join(parts)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -1,8 +1,8 @@
 """The head cache: the first candidate of a slot, with its ready-made response headers.
 
 An entry holds the head's metadata, its response headers and, when it fits the cache's
-per-entry bound, its body (filled on a miss by :func:`cached_head`; a larger head's body is
-streamed from the store by the handler). An entry is valid while the store's change marker
+per-entry bound, its body (the head handler fills an entry on a miss; a larger head's body is
+streamed from the store). An entry is valid while the store's change marker
 for the slot is unchanged and its blob is still live; an expired hit wakes the GC.
 Invariant: the cache never holds more than ``max_entries`` entries nor more than
 ``max_bytes`` of blob bodies (least recently used out first); a body larger than an eighth
@@ -13,19 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from invitekit.protocol import BLOB_MEDIA_TYPE
-
-from . import logs
-from .admission import SlotAddress
-from .problems import Problem
-from .responses import BodyGone, body_chunks
 from .storage import StoredBlob
-from .wire import blob_headers
-
-if TYPE_CHECKING:
-    from .state import ServiceState
 
 CacheKey = tuple[bytes, bytes]
 #: The budget account cache fills are charged to (shared, like the cache itself).
@@ -97,52 +86,4 @@ class HeadCache:
         self.bytes = 0
 
 
-async def cached_head(state: ServiceState, address: SlotAddress) -> HeadEntry:
-    """The slot's head, from the cache when still current."""
-    key = (address.slot_id, address.lane_id)
-    now = logs.now_ns()
-    marker = state.store.change_marker(address)
-    cached = state.head_cache.get(key)
-    if cached is not None and cached.marker == marker:
-        if cached.blob is None or cached.blob.meta.is_live(now):
-            return cached
-        state.wake_gc()
-    blob = await state.store.head_entry(address, now_ns=now)
-    if (
-        blob is not None
-        and blob.body is None
-        and 0 < blob.meta.size <= state.head_cache.entry_bound
-    ):
-        try:
-            body = await _read_whole(state, blob)
-        except Problem:
-            body = b""  # no room in the response budget to fill: stream this one instead
-        if body is None:
-            blob = None  # deleted since its metadata was read: as a read a moment later
-        elif body:
-            blob = StoredBlob(blob.meta, body)
-    headers: dict[str, str] = {}
-    if blob is not None:
-        headers = blob_headers(blob)
-        headers["Cache-Control"] = state.head_cache_control
-        headers["Content-Type"] = BLOB_MEDIA_TYPE
-    entry = HeadEntry(marker, blob, headers)
-    state.head_cache.put(key, entry)
-    return entry
-
-
-async def _read_whole(state: ServiceState, blob: StoredBlob) -> bytes | None:
-    """A cacheable head's body, read in chunks under the response budget (it is built in
-    memory once, then shared by every response that hits the entry). ``None``: gone;
-    :class:`Problem` when the budget has no room."""
-    with state.responses.reserve(blob.meta.size, CACHE_FILL_CLIENT):
-        parts: list[bytes] = []
-        try:
-            async for chunk in body_chunks(state.store, blob.meta, None):
-                parts.append(chunk)
-        except BodyGone:
-            return None
-        return b"".join(parts)
-
-
-__all__ = ["HeadCache", "HeadEntry", "cached_head"]
+__all__ = ["CACHE_FILL_CLIENT", "CacheKey", "HeadCache", "HeadEntry"]

@@ -3,9 +3,13 @@
 Contract (what the conformance suite in ``tests/service`` checks):
 
 * :meth:`BlobStore.admit` is atomic per slot: it reads the slot's state and applies
-  :func:`invitekit_service.admission.decide` under one exclusive lock on that slot (SQLite:
-  ``BEGIN IMMEDIATE``; PostgreSQL: ``INSERT … ON CONFLICT DO NOTHING`` on the slot row, then
-  ``SELECT … FOR UPDATE``, all in one transaction), so concurrent uploads are serialised.
+  :func:`invitekit_service.admission.decide` under one exclusive lock held for the whole
+  write transaction, so concurrent uploads are serialised. SQLite: the database-wide write
+  lock (``BEGIN IMMEDIATE``; the processes sharing the file queue for it on an exclusive
+  ``flock`` of ``<database>-writelock``). PostgreSQL: a transaction-level advisory
+  lock on the slot (``BEGIN; SELECT pg_advisory_xact_lock(k)``, ``k`` = 64 bits of SHA-256
+  over the slot's ids; released by ``COMMIT``/``ROLLBACK``), then the slot's state is read
+  and the decision applied in the same transaction.
 * It returns only after the transaction is durable (fsync'd). A backend may batch several
   admissions into one transaction (group commit) as long as each is decided in sequence.
 * Reads never return blobs whose ``expires_at_ns`` has passed; a bounded read keeps the
@@ -35,6 +39,23 @@ from ..admission import (
     SlotAddress,
     Upload,
 )
+
+__all__ = [
+    "META_FIELDS",
+    "SMALL_BODY",
+    "AdmitResult",
+    "BlobStore",
+    "ExpiryListener",
+    "GcReport",
+    "RateCounter",
+    "StorageUnavailable",
+    "StoredBlob",
+    "entry_meta",
+    "from_u64",
+    "stored_entry",
+    "u64",
+    "upload_columns",
+]
 
 
 def u64(value: int) -> bytes:
@@ -69,6 +90,52 @@ def entry_meta(values: Sequence[Any]) -> EntryMeta:
         received_ns=received,
         size=size,
     )
+
+
+def upload_columns(upload: Upload) -> tuple[Any, ...]:
+    """The :data:`META_FIELDS` columns an accepted upload is stored with (``seq`` and
+    ``size`` excepted: the database assigns the first, the body gives the second)."""
+    return (
+        upload.sha256,
+        upload.fields_key,
+        u64(upload.epoch),
+        upload.group_state_hash,
+        u64(upload.expires_at_ns),
+        upload.nonce,
+        upload.signature,
+        upload.received_ns,
+    )
+
+
+def stored_entry(seq: int, upload: Upload) -> EntryMeta:
+    """The :class:`EntryMeta` of ``upload`` once stored as row ``seq``."""
+    return EntryMeta(
+        seq=seq,
+        sha256=upload.sha256,
+        fields_key=upload.fields_key,
+        epoch=upload.epoch,
+        group_state_hash=upload.group_state_hash,
+        expires_at_ns=upload.expires_at_ns,
+        nonce=upload.nonce,
+        signature=upload.signature,
+        received_ns=upload.received_ns,
+        size=len(upload.body),
+    )
+
+
+class ExpiryListener:
+    """The lazy-GC trigger every backend carries: :meth:`BlobStore.set_expiry_listener`
+    registers it, a read that skips an expired blob calls :meth:`_expired_seen`."""
+
+    _on_expired: Callable[[], None] | None = None
+
+    def set_expiry_listener(self, callback: Callable[[], None]) -> None:
+        """Register the lazy-GC trigger (called when a read skips an expired blob)."""
+        self._on_expired = callback
+
+    def _expired_seen(self) -> None:
+        if self._on_expired is not None:
+            self._on_expired()
 
 
 #: Bodies up to this size come back with a head read's metadata (one statement); larger ones

@@ -31,7 +31,7 @@ import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -51,12 +51,15 @@ from .base import (
     META_FIELDS,
     SMALL_BODY,
     AdmitResult,
+    ExpiryListener,
     GcReport,
     StorageUnavailable,
     StoredBlob,
     entry_meta,
     from_u64,
+    stored_entry,
     u64,
+    upload_columns,
 )
 from .markers import ChangeMarkers
 from .pg_migrations import migrate
@@ -196,7 +199,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PostgresBlobStore:
+class PostgresBlobStore(ExpiryListener):
     """:class:`~invitekit_service.storage.base.BlobStore` on PostgreSQL (see module doc)."""
 
     def __init__(
@@ -220,7 +223,6 @@ class PostgresBlobStore:
         self._markers = ChangeMarkers(None)
         self._unknown = itertools.count(1)
         self._closed = False
-        self._on_expired: Callable[[], None] | None = None
         self._rates = PostgresRateCounter(self)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -381,14 +383,7 @@ class PostgresBlobStore:
             None if new_head is None else new_head.group_state_hash,
             now_ns,
             list(decision.evict),
-            upload.sha256,
-            upload.fields_key,
-            u64(upload.epoch),
-            upload.group_state_hash,
-            u64(upload.expires_at_ns),
-            upload.nonce,
-            upload.signature,
-            upload.received_ns,
+            *upload_columns(upload),
             upload.body,
             decision.store,
             CHANNEL,
@@ -396,19 +391,7 @@ class PostgresBlobStore:
         )
         if not decision.store:
             return AdmitResult(decision.outcome, decision.existing, new_head), True
-        entry = EntryMeta(
-            seq=int(seq),
-            sha256=upload.sha256,
-            fields_key=upload.fields_key,
-            epoch=upload.epoch,
-            group_state_hash=upload.group_state_hash,
-            expires_at_ns=upload.expires_at_ns,
-            nonce=upload.nonce,
-            signature=upload.signature,
-            received_ns=upload.received_ns,
-            size=len(upload.body),
-        )
-        return AdmitResult(decision.outcome, entry, new_head), True
+        return AdmitResult(decision.outcome, stored_entry(int(seq), upload), new_head), True
 
     async def collect_garbage(self, now_ns: int, idle_before_ns: int | None) -> GcReport:
         """Delete expired blobs, idle slots and stale rate counters in short chunks."""
@@ -511,14 +494,6 @@ class PostgresBlobStore:
             # candidate order: the one read rule, :func:`invitekit_service.admission.read_window`.
             return read_window(found, limit, lambda s: s.meta)
         return found[: max(limit, 0)]
-
-    def set_expiry_listener(self, callback: Callable[[], None]) -> None:
-        """Register the lazy-GC trigger (called when a read skips an expired blob)."""
-        self._on_expired = callback
-
-    def _expired_seen(self) -> None:
-        if self._on_expired is not None:
-            self._on_expired()
 
     async def check_ready(self) -> None:
         """A round trip on the pool, and the change listener is connected."""

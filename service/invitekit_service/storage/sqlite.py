@@ -80,12 +80,15 @@ from ..admission import (
 from .base import (
     SMALL_BODY,
     AdmitResult,
+    ExpiryListener,
     GcReport,
     StorageUnavailable,
     StoredBlob,
     entry_meta,
     from_u64,
+    stored_entry,
     u64,
+    upload_columns,
 )
 from .markers import ChangeMarkers
 
@@ -263,34 +266,8 @@ def _admit_locked(db: sqlite3.Connection, job: _Job) -> AdmitResult:
         )
     if not decision.store:
         return AdmitResult(decision.outcome, decision.existing, new_head)
-    cur = db.execute(
-        _INSERT_BLOB,
-        (
-            slot_ref,
-            upload.sha256,
-            upload.fields_key,
-            u64(upload.epoch),
-            upload.group_state_hash,
-            u64(upload.expires_at_ns),
-            upload.nonce,
-            upload.signature,
-            upload.received_ns,
-            upload.body,
-        ),
-    )
-    entry = EntryMeta(
-        seq=int(cur.lastrowid or -1),
-        sha256=upload.sha256,
-        fields_key=upload.fields_key,
-        epoch=upload.epoch,
-        group_state_hash=upload.group_state_hash,
-        expires_at_ns=upload.expires_at_ns,
-        nonce=upload.nonce,
-        signature=upload.signature,
-        received_ns=upload.received_ns,
-        size=len(upload.body),
-    )
-    return AdmitResult(decision.outcome, entry, new_head)
+    cur = db.execute(_INSERT_BLOB, (slot_ref, *upload_columns(upload), upload.body))
+    return AdmitResult(decision.outcome, stored_entry(int(cur.lastrowid or -1), upload), new_head)
 
 
 class _WriteTurn:
@@ -314,7 +291,7 @@ class _WriteTurn:
         os.close(self._fd)
 
 
-class SqliteBlobStore:
+class SqliteBlobStore(ExpiryListener):
     """:class:`~invitekit_service.storage.base.BlobStore` on one SQLite file (see module doc)."""
 
     def __init__(
@@ -362,7 +339,6 @@ class SqliteBlobStore:
         self._vacuum_pages = 16
         self._last_write = 0.0  # time.monotonic() of the last group commit
         self._reclaim_task: asyncio.Task[None] | None = None
-        self._on_expired: Callable[[], None] | None = None
         #: The last write transaction failed (full disk, read-only file, I/O error) and no
         #: write has succeeded since: readiness probes with a real write until one does.
         self._write_failed = False
@@ -841,14 +817,6 @@ class SqliteBlobStore:
             return await loop.run_in_executor(self._read_exec, lambda: work(self._body_reader()))
         except sqlite3.Error as exc:
             raise StorageUnavailable("read failed") from exc
-
-    def set_expiry_listener(self, callback: Callable[[], None]) -> None:
-        """Register the lazy-GC trigger (called when a read skips an expired blob)."""
-        self._on_expired = callback
-
-    def _expired_seen(self) -> None:
-        if self._on_expired is not None:
-            self._on_expired()
 
     async def check_ready(self) -> None:
         """A trivial query on the event loop's connection and on the writer thread; after a
