@@ -136,7 +136,9 @@ async def stream_inline_listing(
 ) -> web.StreamResponse:
     """Answer 200 with a listing whose items carry their bodies (``bodies=inline``, the
     form older clients read), written item by item and body chunk by chunk: the JSON is
-    never assembled, so a listing of a full slot costs about one chunk of memory."""
+    never assembled, so a listing of a full slot costs about one chunk of memory. An item
+    whose body is gone before its first byte is written is left out; one gone mid-body (a
+    body above one chunk) ends the connection short, never with wrong bytes."""
     total = sum(meta.size for _, meta in items)
     with budget.reserve(2 * min(total, CHUNK) + 1024, client):
         response = web.StreamResponse(headers=headers)
@@ -147,12 +149,20 @@ async def stream_inline_listing(
             return response
         try:
             await response.write(encode_json(head)[:-1] + b',"items":[')
-            for index, (meta_json, meta) in enumerate(items):
-                prefix = b"," if index else b""
+            written = 0
+            for meta_json, meta in items:
+                # Read before the item is begun: a body gone since the listing (evicted by a
+                # newer upload, collected) leaves its item out — the listing a moment later —
+                # instead of cutting the whole answer short.
+                first = await store.read_body_chunk(meta.seq, 0, CHUNK) if meta.size else b""
+                if meta.size and not first:
+                    continue
+                prefix = b"," if written else b""
                 await response.write(prefix + encode_json(meta_json)[:-1] + b',"blob":"')
-                async for chunk in body_chunks(store, meta, None):
+                async for chunk in body_chunks(store, meta, None, first=first or None):
                     await response.write(base64.urlsafe_b64encode(chunk).rstrip(b"="))
                 await response.write(b'"}')
+                written += 1
             await response.write(b"]}")
             await response.write_eof()
         except BodyGone:
