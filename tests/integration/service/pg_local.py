@@ -29,6 +29,7 @@ ROLE = "invitekit"
 # Stops the server if the process that started it dies without calling stop() (a killed
 # test session must not leave a server running): polls the owner once a second.
 _WATCHDOG = """
+# invitekit: a watchdog the reaper spares
 import os, shutil, subprocess, sys, time
 owner, root, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 while os.path.exists(root):
