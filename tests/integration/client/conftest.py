@@ -30,12 +30,6 @@ from .tls import SelfSignedCert, make_cert
 from .world import World
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "service_process: run this test's services as real processes on loopback"
-    )
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
