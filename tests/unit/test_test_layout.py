@@ -22,10 +22,12 @@ DOCUMENTS = ["README.md", "ARCHITECTURE.md", "RELIABILITY.md", "BENCHMARKS.md", 
 # `::test_case_09_…` cites every test whose name starts so.
 CITED_TEST = re.compile(r"(?<![\w/.-])(?:tests/)?((?:[\w-]+/)*test_\w+\.py)((?:::\w+)+)(…)?")
 CITED_FILE = re.compile(r"(?<![\w/.-])(tests/(?:[\w-]+/)*[\w-]+\.py)(?![\w])")
-# The unit layer runs no process, opens no socket and starts no server or browser.
+# The unit layer runs no process, opens no socket and starts no server or browser (the
+# in-process transport serves the app on a Unix socket; `invitekit demo` uses it, so its test
+# is an integration test).
 IMPURE = re.compile(
     r"^\s*(?:import (?:subprocess|socket|aiohttp)\b|from (?:subprocess|socket|aiohttp)\b"
-    r"|from tests\.support\.browser\b)",
+    r"|from tests\.support\.browser\b|.*\bInProcessTransport\b)",
     re.M,
 )
 
