@@ -23,7 +23,7 @@ Usage::
     python bench/bench_join.py --runs 100 --json
     python bench/bench_join.py --members 12 --candidates 2 --runs 1   # smoke (tests)
 
-Not a test: nothing here runs under pytest (tests/test_bench_smoke.py runs it once, tiny).
+Not a test: nothing here runs under pytest (tests/e2e/test_bench_smoke.py runs it once, tiny).
 """
 
 from __future__ import annotations

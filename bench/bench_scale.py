@@ -2,7 +2,7 @@
 
 Run through ``scripts/bench-scale.sh`` (installs wrk and the PostgreSQL server binaries when
 missing). Everything listens on 127.0.0.1; every measurement is bounded (``--seconds``) and
-the script stops by itself. The PostgreSQL server is a private one (``tests/service/
+the script stops by itself. The PostgreSQL server is a private one (``tests/integration/service/
 pg_local.py``) with ``fsync=on``, ``synchronous_commit=on``: acknowledged means flushed.
 
 Modes (one command each):
@@ -53,7 +53,7 @@ from invitekit_service.storage.postgres import PostgresBlobStore  # noqa: E402
 from invitekit_service.storage.sqlite import SqliteBlobStore  # noqa: E402
 
 from invitekit.blob import parse_blob, seal  # noqa: E402
-from tests.service.pg_local import LocalPostgres  # noqa: E402
+from tests.integration.service.pg_local import LocalPostgres  # noqa: E402
 
 PREFIX = bytes.fromhex("6a1b2c3d4e5f60718293a4b5")  # 12 fixed bytes; 4 more carry the index
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) are on this
 # machine: the test suite and the benchmarks start a private server from them (see
-# tests/service/pg_local.py). Installs Debian's `postgresql` package when they are missing.
+# tests/integration/service/pg_local.py). Installs Debian's `postgresql` package when they are missing.
 # The package's own cluster (if the package starts one) is not used. Idempotent; prints
 # the bin directory.
 set -euo pipefail

@@ -46,7 +46,7 @@ if [ "$profile" = test ]; then
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || debian_packages+=(debian-archive-keyring)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || debian_packages+=(nginx)
   command -v systemd-analyze >/dev/null 2>&1 || debian_packages+=(systemd)
-  # wrk: tests/test_bench_smoke.py runs every bench/ script once, tiny (bench_scale drives
+  # wrk: tests/e2e/test_bench_smoke.py runs every bench/ script once, tiny (bench_scale drives
   # load with wrk; bench_service compares the service with nginx).
   command -v wrk >/dev/null 2>&1 || debian_packages+=(wrk)
   if [ "${#debian_packages[@]}" -gt 0 ]; then
@@ -66,7 +66,7 @@ if [ "$profile" = test ]; then
   fi
 
   # --- PostgreSQL server binaries for the PostgreSQL backend's tests and benchmarks ---------
-  # (tests/service/pg_local.py starts a private server from them; apt-get when missing)
+  # (tests/integration/service/pg_local.py starts a private server from them; apt-get when missing)
   scripts/setup-postgres.sh >/dev/null
 fi
 

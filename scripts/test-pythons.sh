@@ -4,20 +4,15 @@
 # The versions are pyproject.toml's "Programming Language :: Python :: 3.N" classifiers; the
 # one .venv runs (scripts/test.sh's full suite) is left out. Each other version gets its own
 # virtual environment, .venv-3.N, with invitekit (editable), the `mls` extra (the tests'
-# real MLS groups) and the `test` extra, then runs CORE_TESTS. The interpreter is found on
+# real MLS groups) and the `test` extra, then runs CORE_TESTS (tests/unit). The interpreter is found on
 # PATH as python3.N or under pyenv's versions; a claimed version that is missing is an
 # error, never a silent skip. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Tests that need only the library's own dependencies (no service, browser or database).
-CORE_TESTS=(
-  tests/test_blob.py tests/test_expiry.py tests/test_fuzz_wire.py tests/test_hpke_blob.py
-  tests/test_link.py tests/test_payload.py tests/test_policy.py tests/test_precommit.py
-  tests/test_wire_strict.py tests/test_times.py tests/mls tests/validation
-  tests/client/test_join_core.py tests/client/test_join_machine.py
-  tests/client/test_refresh_core.py tests/client/test_refresh_machine.py
-)
+# The unit layer: pure tests of the library (no socket, subprocess, browser or server).
+# tests/unit/service needs the service package, which these environments do not install.
+CORE_TESTS=(tests/unit --ignore=tests/unit/service)
 
 mapfile -t versions < <(.venv/bin/python - <<'EOF'
 import sys, tomllib

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from invitekit.blob import parse_blob
-from tests.service.support import REPO, ServiceProcess
+from tests.integration.service.support import REPO, ServiceProcess
 
 OUT_ENV = "RELIABILITY_OUT"
 
@@ -112,7 +112,7 @@ class SqliteBackend:
 @dataclass
 class PostgresBackend:
     """A fresh database per service on a real, private PostgreSQL server (started by
-    ``tests/service/pg_local.py``); :meth:`restart_server` crashes the server (``pg_ctl
+    ``tests/integration/service/pg_local.py``); :meth:`restart_server` crashes the server (``pg_ctl
     stop -m immediate``: no shutdown checkpoint, recovery from the WAL) and starts it again
     while the clients keep writing."""
 
@@ -169,7 +169,7 @@ def postgres_server() -> Any:
     if not _POSTGRES:
         import atexit
 
-        from tests.service.pg_local import LocalPostgres
+        from tests.integration.service.pg_local import LocalPostgres
 
         server = LocalPostgres.start(fsync=True)  # durability is what the runs claim
         atexit.register(server.stop)

@@ -3,8 +3,8 @@
 duplicated and spliced ranges, truncation) and random inputs. Only typed errors come out,
 and each call's peak allocation stays within a bound linear in the input (tracemalloc).
 
-Extends ``tests/test_fuzz_wire.py`` (random bytes and byte sets on four wire parsers),
-``tests/mls/test_hostile.py`` and ``tests/validation/test_fuzz_commit.py`` with the
+Extends ``tests/unit/test_fuzz_wire.py`` (random bytes and byte sets on four wire parsers),
+``tests/unit/mls/test_hostile.py`` and ``tests/unit/validation/test_fuzz_commit.py`` with the
 parsers they do not reach (HPKE blobs, link fragments, ratchet trees alone, the service's
 request parsers, the client's response parsers), the memory bound, splicing across seeds,
 and the kept corpus in ``corpus/``: every kept input is replayed on every run.

@@ -1,6 +1,6 @@
 """The storage interface every backend implements, and the values it exchanges.
 
-Contract (what the conformance suite in ``tests/service`` checks):
+Contract (what the conformance suite in ``tests/integration/service`` checks):
 
 * :meth:`BlobStore.admit` is atomic per slot: it reads the slot's state and applies
   :func:`invitekit_service.admission.decide` under one exclusive lock held for the whole
