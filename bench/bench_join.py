@@ -14,7 +14,8 @@ one single add per candidate), the GroupInfos of its last ``--candidates`` epoch
 uploaded to the invite's keyed lane *and* open slot on a real ``invitekit-service`` process
 (temporary SQLite) on 127.0.0.1. Bytes are the response bodies the client read.
 
-Also: verification levels L1–3, L1–4 and L1–5 of the selected GroupInfo, and rine's
+Also: verification levels L1–3, L1–4 and L1–5 of the selected GroupInfo (L1–5 also with
+every leaf signature on one thread, as before they were split over threads), and rine's
 native external join (``join_by_external_commit``, fresh client per run) on the same bytes.
 
 Usage::
@@ -226,6 +227,13 @@ def verify_levels(body: bytes, payload: InvitePayload, runs: int) -> dict[str, A
             times.append(time.perf_counter() - started)
             group_info = opened.group_info_bytes
         out[f"L1-{int(level)}"] = summary(times)
+    times = []  # level 5 with every leaf signature on the calling thread (no split)
+    for _ in range(runs):
+        started = time.perf_counter()
+        opened = open_and_verify(blob, payload, time.time_ns(), level=VerifyLevel.PARENT_HASHES)
+        opened.view.verify_leaf_signatures(threads=1)
+        times.append(time.perf_counter() - started)
+    out["L1-5 one thread"] = summary(times)
     joins = []
     with tempfile.TemporaryDirectory() as root:
         for i in range(runs):
@@ -235,9 +243,8 @@ def verify_levels(body: bytes, payload: InvitePayload, runs: int) -> dict[str, A
             joins.append(time.perf_counter() - started)
     out["rine join_by_external_commit"] = summary(joins)
     native = statistics.median(joins)
-    for level in LEVELS:
-        median_s = out[f"L1-{int(level)}"]["median_ms"] / 1000
-        out[f"L1-{int(level)}/native"] = round(median_s / native, 2)
+    for name in [f"L1-{int(level)}" for level in LEVELS] + ["L1-5 one thread"]:
+        out[f"{name}/native"] = round(out[name]["median_ms"] / 1000 / native, 2)
     return out
 
 

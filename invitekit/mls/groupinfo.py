@@ -46,7 +46,14 @@ from .schema import (
     MlsMessage,
     header_mismatch,
 )
-from .suites import SUITES, CipherSuite, suite, verify_with_label
+from .suites import (
+    SUITES,
+    CipherSuite,
+    Signed,
+    first_invalid_signature,
+    suite,
+    verify_with_label,
+)
 from .tls import DEFAULT_LIMITS, Limits, decode_exact, decode_struct, encode_varint
 from .tree import RatchetTree
 
@@ -205,20 +212,28 @@ class GroupInfoView:
         """Level 4: raise ParentHashInvalid unless every non-blank parent is valid."""
         self._require_tree().verify_parent_hashes(self.suite.hasher)
 
-    def verify_leaf_signatures(self) -> None:
+    def verify_leaf_signatures(self, *, threads: int | None = None) -> None:
         """Level 5: every LeafNode's signature over its LeafNodeTBS (RFC 9420 §7.2).
 
         LeafNodeTBS is the leaf's bytes before ``signature``, followed, for the ``update``
-        and ``commit`` sources, by ``opaque group_id<V>`` and ``uint32 leaf_index``.
+        and ``commit`` sources, by ``opaque group_id<V>`` and ``uint32 leaf_index``. The
+        error names the lowest failing leaf index. ``threads``: as in
+        :func:`~invitekit.mls.suites.first_invalid_signature`.
         """
-        cs = self.suite
         context = encode_varint(len(self.group_id)) + self.group_id
+        indices: list[int] = []
+        signed: list[Signed] = []
         for index, leaf in self.members():
             sig_field = len(encode_varint(len(leaf.signature))) + len(leaf.signature)
             tbs = leaf.raw[: len(leaf.raw) - sig_field]
             if leaf.leaf_node_source != SOURCE_KEY_PACKAGE:
                 tbs += context + index.to_bytes(4, "big")
-            verify_with_label(cs, leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature)
+            indices.append(index)
+            signed.append((leaf.signature_key, tbs, leaf.signature))
+        failure = first_invalid_signature(self.suite, "LeafNodeTBS", signed, threads=threads)
+        if failure is not None:
+            position, error = failure
+            raise type(error)(f"leaf {indices[position]}: {error}")
 
     def verify(self, level: VerifyLevel = VerifyLevel.TREE) -> None:
         """Run every check up to ``level`` (parse is done on construction)."""
