@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .blob import expired_at
 from .envelope import EnvelopeKey, SealedBlob, open_envelope, parse_envelope
 from .errors import (
     BlobExpired,
@@ -136,8 +137,8 @@ class Listed:
         return (-self.epoch, self.group_state_hash, self.sha256)
 
     def is_expired(self, now_ns: int) -> bool:
-        """The claimed expiry has passed (``0`` never expires)."""
-        return self.expires_at_ns != 0 and now_ns >= self.expires_at_ns
+        """The claimed expiry has passed (``0`` never expires): the blob expiry rule."""
+        return expired_at(self.expires_at_ns, now_ns)
 
 
 def merge_listed(sets: Iterable[Iterable[Listed]]) -> list[Listed]:
