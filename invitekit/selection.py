@@ -24,6 +24,8 @@ epoch and digest (else ``listing-mismatch``) — and :meth:`Selection.step` asks
 allows (count cap, size, expiry) run before any fetch; the rest run on the bytes when they
 arrive (:meth:`Selection.supply`), so a join fetches in selection order and stops at the
 first survivor, falling through on rejection exactly as with bodies fetched up front.
+:meth:`Selection.over` builds the selection over one fetch (bodies in hand and listed
+entries under one cap, one key): the join machine and the deep check both start there.
 
 Invariants: no candidate is ever returned unless it decrypted under the payload's key, its
 GroupInfo verified to the requested level and its epoch and digest matched the blob's
@@ -370,7 +372,8 @@ class Selection:
     commit built from it is rejected, then step again. Deterministic: the same inputs (and
     fetched bodies) always yield the same sequence. Triaged candidates are verified from
     the plaintext :func:`triage` kept; a fetched body is decrypted once, under ``payload``'s
-    key at ``now_ns``, when it is supplied.
+    key at ``now_ns``, when it is supplied (with ``key``, the :class:`EnvelopeKey` triage
+    used, when the caller has it: see :meth:`over`).
     """
 
     def __init__(
@@ -385,9 +388,9 @@ class Selection:
         listed: Sequence[Listed] = (),
         listed_discarded: Sequence[Discarded] = (),
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        key: EnvelopeKey | None = None,
     ) -> None:
-        self._payload = payload
-        self._key = EnvelopeKey(payload.symmetric_key)
+        self._key = key if key is not None else EnvelopeKey(payload.symmetric_key)
         self._now_ns = now_ns
         self._listed = sorted(listed, key=lambda item: item.order_key)
         self._listed_position = 0
@@ -405,6 +408,41 @@ class Selection:
         self.discarded: list[Discarded] = [*triaged.discarded, *listed_discarded]
         self._seen = triaged.seen + len(self._listed) + len(listed_discarded)
         self.attempts = 0
+
+    @classmethod
+    def over(
+        cls,
+        payload: InvitePayload,
+        candidates: Sequence[Candidate],
+        now_ns: int,
+        *,
+        listed: Sequence[Listed] = (),
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        level: VerifyLevel = VerifyLevel.TREE,
+        accept_epoch_authenticator_digest: bool = False,
+    ) -> Selection:
+        """The selection over one fetch: :func:`triage` on the bodies in hand, then
+        :func:`triage_listed` on the entries listed by metadata under the same
+        ``max_candidates`` (an entry whose body is in hand is dropped; listed entries fill
+        the room the bodies left), all under one :class:`EnvelopeKey`. What the join
+        machine and the deep check both select over."""
+        key = EnvelopeKey(payload.symmetric_key)
+        triaged = triage(
+            candidates, payload, now_ns, key=key, max_candidates=max_candidates,
+            max_blob_bytes=max_blob_bytes,
+        )
+        in_hand = frozenset(c.content_hash for c in candidates)
+        pending, listed_discarded = triage_listed(
+            listed, now_ns, known=in_hand, room=max(0, max_candidates - len(in_hand)),
+            max_blob_bytes=max_blob_bytes,
+        )
+        return cls(
+            payload, triaged, now_ns, level=level,
+            accept_epoch_authenticator_digest=accept_epoch_authenticator_digest,
+            listed=pending, listed_discarded=listed_discarded, max_blob_bytes=max_blob_bytes,
+            key=key,
+        )
 
     @property
     def seen(self) -> int:

@@ -57,13 +57,7 @@ from ..precommit import PrecommitVerdict, no_policy_verdict, precommit_check, st
 from ..protocol import SlotKind
 from ..refresh.machine import committer_steps
 from ..refresh.reports import SkipReason
-from ..selection import (
-    DEFAULT_MAX_BLOB_BYTES,
-    DEFAULT_MAX_CANDIDATES,
-    Selection,
-    triage,
-    triage_listed,
-)
+from ..selection import DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_CANDIDATES, Selection
 from ..sources import RandomBytes, os_random_bytes
 from .outcomes import (
     Joined,
@@ -161,31 +155,17 @@ class JoinMachine(Machine[JoinOutcome]):
                 options.max_blob_bytes,
             )
         )
-        cap = options.max_candidates * max(1, fetched.fetches)
-        triaged = triage(  # step 3.1-3.3; the candidate cap is per (service, kind) fetch
+        # steps 3.1-3.3, then 3.4-3.5 and 5 lazily; the candidate cap is per (service, kind)
+        # fetch, and bodies listed by metadata are fetched when the selection reaches them
+        selection = self.selection = Selection.over(
+            payload,
             fetched.candidates,
-            payload,
             self.at_ns,
-            max_candidates=cap,
+            listed=fetched.listed,
+            max_candidates=options.max_candidates * max(1, fetched.fetches),
             max_blob_bytes=options.max_blob_bytes,
-        )
-        in_hand = frozenset(c.content_hash for c in fetched.candidates)
-        listed, listed_discarded = triage_listed(  # listed by metadata: bodies fetched lazily
-            fetched.listed,
-            self.at_ns,
-            known=in_hand,
-            room=max(0, cap - len(in_hand)),
-            max_blob_bytes=options.max_blob_bytes,
-        )
-        selection = self.selection = Selection(  # steps 3.4-3.5 and 5, lazily
-            payload,
-            triaged,
-            self.at_ns,
             level=options.level,
             accept_epoch_authenticator_digest=options.accept_epoch_authenticator_digest,
-            listed=listed,
-            listed_discarded=listed_discarded,
-            max_blob_bytes=options.max_blob_bytes,
         )
         while True:
             survivor = yield from select_next(selection)

@@ -17,7 +17,7 @@ from ..pointer import HttpsPointer, ServicePointer, pointer_label, service_ident
 from ..policy import ExternalCommitPolicy, active_invite
 from ..protocol import SlotKind
 from ..sealing import seal_group_info
-from ..selection import Candidate, Discarded, Listed, Selection, triage, triage_listed
+from ..selection import Candidate, Discarded, Listed, Selection
 from ..sources import RandomBytes, os_random_bytes
 
 #: Candidates a deep check validates per (service, kind).
@@ -150,14 +150,8 @@ def deep_check_steps(
     """
     invite = active_invite(policy, "check the slot")
     payload = InvitePayload(invite.external_group_id, invite.symmetric_key)
-    sorted_set = triage(candidates, payload, now_ns, max_candidates=max_candidates)
-    in_hand = frozenset(c.content_hash for c in candidates)
-    pending, listed_discarded = triage_listed(
-        listed, now_ns, known=in_hand, room=max(0, max_candidates - len(in_hand))
-    )
-    selection = Selection(
-        payload, sorted_set, now_ns, level=level, listed=pending,
-        listed_discarded=listed_discarded,
+    selection = Selection.over(
+        payload, candidates, now_ns, listed=listed, max_candidates=max_candidates, level=level
     )
     found = False
     newest: int | None = None
