@@ -193,11 +193,19 @@ class InviteClient:
         return self.signer(key).lane_id
 
     def slot_url(
-        self, service: str, slot_id: bytes, kind: SlotKind, lane_id: bytes | None, route: Route
+        self,
+        service: str,
+        slot_id: bytes,
+        kind: SlotKind,
+        lane_id: bytes | None,
+        route: Route,
+        *,
+        sha256: bytes | None = None,
     ) -> URL:
-        """The URL of ``route`` of one slot below the service's API root."""
+        """The URL of ``route`` of one slot below the service's API root (``sha256``: the
+        content address of the :attr:`~invitekit.protocol.Route.BLOB` route)."""
         root = api_root(service, self.policy)
-        path = slot_path(slot_id, kind, lane_id, route)
+        path = slot_path(slot_id, kind, lane_id, route, sha256=sha256)
         return root.with_path(root.path.rstrip("/") + path, encoded=False)
 
     async def _send(
@@ -325,8 +333,7 @@ class InviteClient:
         """One retained blob by content address (``None``: not retained), read up to
         ``max_bytes`` and checked against ``sha256``. Raises :class:`~.errors.ClientError`."""
         lane = self._lane(kind, key, lane_id)
-        url = self.slot_url(service, slot_id, kind, lane, Route.BLOBS)
-        url = url.with_path(f"{url.path}/{sha256.hex()}", encoded=False)
+        url = self.slot_url(service, slot_id, kind, lane, Route.BLOB, sha256=sha256)
         resp = await request(self.transport, "GET", url, self.policy, max_body_bytes=max_bytes)
         if resp.status == 404:
             return None
@@ -341,7 +348,8 @@ class InviteClient:
     ) -> bytes:
         """A listed candidate's body, from the first of its locations that serves it (in
         listed order; one that fails or serves other bytes is passed over). Raises the last
-        :class:`~.errors.ClientError` (``not-found`` when every location answered 404)."""
+        :class:`~.errors.ClientError` (:class:`~.errors.BodyNotFound` when every location
+        answered 404)."""
         failure: ClientError = BodyNotFound("no location retains this blob any more")
         for location in listed.locations:
             try:
