@@ -33,7 +33,8 @@ EXISTENCE_QUERY_FAILED = "existence-query-failed"
 
 
 class _OwnBlob:
-    """The member's own blob, sealed on first use only; every target gets the same bytes."""
+    """The member's own blob, sealed and serialized on first use only; every target gets
+    the same bytes."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class _OwnBlob:
         self._random_bytes = random_bytes
         self._envelope = envelope
         self._blob: SealedBlob | None = None
+        self._body: bytes | None = None
 
     @property
     def blob(self) -> SealedBlob:
@@ -59,7 +61,9 @@ class _OwnBlob:
 
     @property
     def body(self) -> bytes:
-        return self.blob.to_bytes()
+        if self._body is None:
+            self._body = self.blob.to_bytes()
+        return self._body
 
 
 def _targets(
