@@ -399,16 +399,18 @@ class InviteClient:
             kept = keep_newest(items, cap)
             candidates: list[Candidate] = []
             listed: list[Listed] = []
+            # A body's content address is already its own SHA-256 here: computed from the
+            # inline body when the listing was read, or checked by blob() when fetched by it.
             for item in kept:
                 if item.body is not None:
-                    candidates.append(Candidate.of(item.body, source))
+                    candidates.append(Candidate(item.body, item.content_address, (source,)))
                 elif not lazy or item.epoch is None or item.group_state_hash is None:
                     body = await self.blob(
                         service, slot_id, item.content_address, kind=kind, lane_id=lane,
                         max_bytes=max_blob_bytes,
                     )
                     if body is not None:
-                        candidates.append(Candidate.of(body, source))
+                        candidates.append(Candidate(body, item.content_address, (source,)))
                 else:
                     listed.append(
                         Listed(
