@@ -53,6 +53,7 @@ from .options import (
     ServiceOpt,
     TimeoutOpt,
     parse_epoch_start_ns,
+    parse_hex,
 )
 from .preflight import check_blob_live, preflight_seal
 from .render import instant_text, outcome_json
@@ -441,9 +442,9 @@ def mirror_cmd(
     slots: list[bytes] = []
     lanes: list[bytes] = []
     for text in slot or ():
-        slots.append(_hex(text, "--slot-id"))
+        slots.append(parse_hex(text, "--slot-id"))
     for text in lane or ():
-        value = _hex(text, "--lane")
+        value = parse_hex(text, "--lane")
         if len(value) != 32:
             raise fail("bad-input", render.LANE_LENGTH)
         lanes.append(value)
@@ -485,13 +486,6 @@ def mirror_cmd(
     if all(r.read == 0 for r in reports):
         print_error("nothing-to-copy", render.NOTHING_TO_COPY)
         raise typer.Exit(1)
-
-
-def _hex(text: str, flag: str) -> bytes:
-    try:
-        return bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise fail("bad-input", render.flag_not_hex(flag)) from None
 
 
 __all__ = [

@@ -10,6 +10,7 @@
   ``s``, ``m``, ``h``, ``d``, ``w`` (``90s``, ``1h30m``, ``30d``).
 
 The parsing itself is :mod:`invitekit.times` (sans-IO, the one owner).
+* hex values (``--slot-id``, ``--lane``, ``--inbox-id``): :func:`parse_hex`.
 * ``--service/-s``, ``--kind/-k``, ``--json``, ``--allow-insecure-loopback``, ``--timeout``.
 """
 
@@ -22,6 +23,8 @@ import typer
 from ..envelope import Envelope
 from ..sources import system_clock
 from ..times import parse_duration_ns, parse_instant_ns
+from .errors import fail
+from .render import not_hex
 
 
 def parse_epoch_start_ns(text: str) -> int:
@@ -30,6 +33,18 @@ def parse_epoch_start_ns(text: str) -> int:
     if text.strip().lower() == "now":
         return system_clock()
     return parse_instant_ns(text, "--epoch-start-ns")
+
+
+def parse_hex(text: str, flag: str) -> bytes:
+    """An option value written as hex: whitespace is ignored, an ``0x``/``0X`` prefix
+    allowed. Anything else is ``bad-input`` (the message names ``flag``, never the value)."""
+    digits = "".join(text.split())
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise fail("bad-input", not_hex(flag)) from None
 
 
 ServiceOpt = Annotated[
@@ -91,5 +106,6 @@ __all__ = [
     "TimeoutOpt",
     "parse_duration_ns",
     "parse_epoch_start_ns",
+    "parse_hex",
     "parse_instant_ns",
 ]

@@ -354,14 +354,10 @@ DEMO_NEEDS_MLS = "the demo needs rine-mls: pip install 'invitekit[mls]'"
 DEMO_NEEDS_SERVICE = "give --service, or pip install 'invitekit[service]'"
 
 
-def flag_not_hex(flag: str) -> str:
-    """``mirror``: a ``--slot-id``/``--lane`` value that is not hex."""
+def not_hex(flag: str) -> str:
+    """An option value that is not hex (``mirror``'s ``--slot-id``/``--lane``,
+    ``membership-update``'s ``--inbox-id``/``--slot-id``)."""
     return f"{flag} must be hex"
-
-
-def not_hex(what: str) -> str:
-    """``membership-update``: an ``--inbox-id``/``--slot-id`` value that is not hex."""
-    return f"{what} is not hex"
 
 
 def unknown_type(kind: str, choices: list[str]) -> str:
@@ -605,7 +601,6 @@ __all__ = [
     "describe_plain_commit",
     "describe_verdict",
     "duration_text",
-    "flag_not_hex",
     "instant_text",
     "is_not_regular",
     "legacy_not_in",
