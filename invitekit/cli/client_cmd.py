@@ -50,6 +50,7 @@ from .options import (
     JsonOpt,
     KindOpt,
     LoopbackOpt,
+    OptionalEpochStartOpt,
     ServiceOpt,
     TimeoutOpt,
     parse_epoch_start_ns,
@@ -72,13 +73,7 @@ PolicyFileOpt = Annotated[
 GroupInfoOpt = Annotated[
     str | None, typer.Option("--group-info", "-g", help="MLSMessage(GroupInfo) file.")
 ]
-OptionalEpochStartOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--epoch-start-ns", metavar="NS|now",
-        help="With --group-info (required there): when its epoch began, ns or 'now'.",
-    ),
-]
+
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)

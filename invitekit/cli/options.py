@@ -70,12 +70,21 @@ LoopbackOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", metavar="SECONDS", help="Per-request timeout, seconds.")
 ]
+_EPOCH_START_METAVAR = "NS|INSTANT|now"
+_EPOCH_START_HELP = (
+    "When the GroupInfo's epoch began: ns since the UNIX epoch, an RFC 3339 instant "
+    "(2027-01-31T00:00Z), or 'now'. The blob's expiry is derived from it."
+)
 EpochStartOpt = Annotated[
     str,
+    typer.Option("--epoch-start-ns", metavar=_EPOCH_START_METAVAR, help=_EPOCH_START_HELP),
+]
+#: ``upload``: the same option, required only with ``--group-info``.
+OptionalEpochStartOpt = Annotated[
+    str | None,
     typer.Option(
-        "--epoch-start-ns", metavar="NS|INSTANT|now",
-        help="When the GroupInfo's epoch began: ns since the UNIX epoch, an RFC 3339 "
-        "instant (2027-01-31T00:00Z), or 'now'. The blob's expiry is derived from it.",
+        "--epoch-start-ns", metavar=_EPOCH_START_METAVAR,
+        help="With --group-info (required there). " + _EPOCH_START_HELP,
     ),
 ]
 EnvelopeOpt = Annotated[
@@ -102,6 +111,7 @@ __all__ = [
     "JsonOpt",
     "KindOpt",
     "LoopbackOpt",
+    "OptionalEpochStartOpt",
     "ServiceOpt",
     "TimeoutOpt",
     "parse_duration_ns",

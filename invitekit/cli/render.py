@@ -334,7 +334,9 @@ KIND_CHOICES = "--kind must be 'lane' or 'open'"
 LEVEL_CHOICES = "--level must be parse, signature, tree or parent-hashes"
 ROLE_CHOICES = "--role must be committer, backstop or deep"
 GROUP_INFO_NEEDS_POLICY = "--group-info needs --policy"
-GROUP_INFO_NEEDS_EPOCH_START = "--group-info needs --epoch-start-ns (nanoseconds or 'now')"
+GROUP_INFO_NEEDS_EPOCH_START = (
+    "--group-info needs --epoch-start-ns (nanoseconds, an RFC 3339 instant or 'now')"
+)
 UPLOAD_NEEDS_INPUT = "give --blob, or --group-info with --policy"
 BLOB_NEEDS_KEY = "--blob needs --invite or --policy (slot id and key)"
 NO_UPLOAD_TARGET = "no target: give --service (the invite/policy names none)"
