@@ -46,7 +46,7 @@ from ..join import Joined, ReadyToCommit
 from ..link import make_link
 from ..needs import CommitAccepted, CommitRejected, CommitReport, CommitRequest
 from ..policy import ExternalCommitPolicy, enable
-from ..protocol import SlotKind
+from ..refresh.roles import BOTH_KINDS
 from . import render
 from .errors import cli_errors, fail
 from .io import emit_json
@@ -56,7 +56,7 @@ from .services import check_urls, make_resolver, service_pointer
 from .validate_cmd import verdict_json
 
 HOUR_NS = 3600 * 10**9
-KINDS = (SlotKind.LANE, SlotKind.OPEN)
+KINDS = BOTH_KINDS
 SIMULATED = render.DEMO_SIMULATED
 
 
