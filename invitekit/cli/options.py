@@ -7,10 +7,10 @@
   validators reject).
 * instants (``--expires-at``, ``--envelope-ns``): nanoseconds or an RFC 3339 instant.
 * durations (``--expire-in``): nanoseconds, or numbers with units ``ns``, ``us``, ``ms``,
-  ``s``, ``m``, ``h``, ``d``, ``w`` (``90s``, ``1h30m``, ``30d``).
-
-The parsing itself is :mod:`invitekit.times` (sans-IO, the one owner).
-* hex values (``--slot-id``, ``--lane``, ``--inbox-id``): :func:`parse_hex`.
+  ``s``, ``m``, ``h``, ``d``, ``w`` (``90s``, ``1h30m``, ``30d``); instants and durations
+  are parsed by :mod:`invitekit.times` (sans-IO, the one owner).
+* hex values (``--slot-id``, ``--lane``, ``--inbox-id``, ``--key``, ``--opaque``,
+  ``--refresh-pointer opaque:``): :func:`parse_hex`.
 * ``--service/-s``, ``--kind/-k``, ``--json``, ``--allow-insecure-loopback``, ``--timeout``.
 """
 
