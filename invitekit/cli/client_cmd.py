@@ -39,7 +39,7 @@ from ..pointer import HttpsPointer, ServicePointer
 from ..policy import ExternalCommitPolicy, active_invite
 from ..protocol import SlotKind
 from ..refresh.reports import RefreshReport
-from ..refresh.roles import RefreshRole
+from ..refresh.roles import BOTH_KINDS, RefreshRole
 from ..sources import system_clock
 from . import render
 from .errors import EXIT_BAD_INPUT, cli_errors, fail, print_error
@@ -50,9 +50,11 @@ from .options import (
     JsonOpt,
     KindOpt,
     LoopbackOpt,
+    OptionalEpochStartOpt,
     ServiceOpt,
     TimeoutOpt,
     parse_epoch_start_ns,
+    parse_hex,
 )
 from .preflight import check_blob_live, preflight_seal
 from .render import instant_text, outcome_json
@@ -60,8 +62,6 @@ from .services import check_urls, make_resolver
 
 #: Exit status of ``upload`` and ``refresh`` when nothing was stored anywhere.
 EXIT_NOTHING_STORED = 1
-#: The CLI writes the XIP's open slot as well as the keyed lane by default (issue 8).
-DEFAULT_WRITE_KINDS = (SlotKind.LANE, SlotKind.OPEN)
 
 T = TypeVar("T")
 
@@ -71,21 +71,18 @@ PolicyFileOpt = Annotated[
 GroupInfoOpt = Annotated[
     str | None, typer.Option("--group-info", "-g", help="MLSMessage(GroupInfo) file.")
 ]
-OptionalEpochStartOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--epoch-start-ns", metavar="NS|now",
-        help="With --group-info (required there): when its epoch began, ns or 'now'.",
-    ),
-]
+
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _kinds(values: Sequence[str] | None, default: tuple[SlotKind, ...]) -> tuple[SlotKind, ...]:
+def _kinds(values: Sequence[str] | None) -> tuple[SlotKind, ...]:
+    """The ``--kind`` values; unset, both kinds (the XIP's open slot as well as the keyed
+    lane, issue 8): :data:`~invitekit.refresh.roles.BOTH_KINDS`, what every command reads
+    and writes by default."""
     if not values:
-        return default
+        return BOTH_KINDS
     try:
         return tuple(dict.fromkeys(SlotKind(v.lower()) for v in values))
     except ValueError:
@@ -168,7 +165,7 @@ def upload_cmd(
     (--invite or --policy gives the slot and key; the blob must open under that key and
     be unexpired). Exits 1 when nothing was stored anywhere.
     """
-    kinds = _kinds(kind, DEFAULT_WRITE_KINDS)
+    kinds = _kinds(kind)
     overrides = list(check_urls(service, loopback))
     if group_info is not None:
         if policy_file is None:
@@ -253,7 +250,7 @@ def fetch_cmd(
     """Fetch an invite's candidate blobs (merged across services); show their metadata."""
     overrides = check_urls(service, loopback)
     payload = _without_pointer(as_payload(_invite_text(invite)), overrides)
-    kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
+    kinds = _kinds(kind)
 
     async def go() -> Any:
         urls = await resolve_pointer(payload.service_pointer, make_resolver(overrides, loopback))
@@ -335,7 +332,7 @@ def join_check_cmd(
         verify = VerifyLevel[level.upper().replace("-", "_")]
     except KeyError:
         raise fail("bad-input", render.LEVEL_CHOICES) from None
-    options = JoinOptions(level=verify, fetch_kinds=_kinds(kind, (SlotKind.LANE, SlotKind.OPEN)))
+    options = JoinOptions(level=verify, fetch_kinds=_kinds(kind))
 
     async def go() -> JoinOutcome:
         async with _client(loopback, timeout) as client:
@@ -375,7 +372,7 @@ def refresh_cmd(
     policy = _load_policy(policy_file)
     gi = read_source(group_info, Input.GROUP_INFO)
     start = parse_epoch_start_ns(epoch_start_ns)
-    kinds = _kinds(kind, DEFAULT_WRITE_KINDS)
+    kinds = _kinds(kind)
     extra = check_urls(service, loopback)
     roles = {"committer": RefreshRole.COMMITTER, "backstop": RefreshRole.BACKSTOP,
              "deep": RefreshRole.DEEP_CHECK}
@@ -441,9 +438,9 @@ def mirror_cmd(
     slots: list[bytes] = []
     lanes: list[bytes] = []
     for text in slot or ():
-        slots.append(_hex(text, "--slot-id"))
+        slots.append(parse_hex(text, "--slot-id"))
     for text in lane or ():
-        value = _hex(text, "--lane")
+        value = parse_hex(text, "--lane")
         if len(value) != 32:
             raise fail("bad-input", render.LANE_LENGTH)
         lanes.append(value)
@@ -453,7 +450,7 @@ def mirror_cmd(
         lanes.append(lane_id_for(payload.symmetric_key))
     if not slots:
         raise fail("usage", render.MIRROR_NEEDS_SLOTS)
-    kinds = _kinds(kind, (SlotKind.LANE, SlotKind.OPEN))
+    kinds = _kinds(kind)
     if not lanes and SlotKind.OPEN not in kinds:
         raise fail("usage", render.LANE_KIND_NEEDS_LANES)
     check_urls([source, *to], loopback)
@@ -485,13 +482,6 @@ def mirror_cmd(
     if all(r.read == 0 for r in reports):
         print_error("nothing-to-copy", render.NOTHING_TO_COPY)
         raise typer.Exit(1)
-
-
-def _hex(text: str, flag: str) -> bytes:
-    try:
-        return bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise fail("bad-input", render.flag_not_hex(flag)) from None
 
 
 __all__ = [

@@ -46,7 +46,7 @@ from ..join import Joined, ReadyToCommit
 from ..link import make_link
 from ..needs import CommitAccepted, CommitRejected, CommitReport, CommitRequest
 from ..policy import ExternalCommitPolicy, enable
-from ..protocol import SlotKind
+from ..refresh.roles import BOTH_KINDS
 from . import render
 from .errors import cli_errors, fail
 from .io import emit_json
@@ -56,7 +56,7 @@ from .services import check_urls, make_resolver, service_pointer
 from .validate_cmd import verdict_json
 
 HOUR_NS = 3600 * 10**9
-KINDS = (SlotKind.LANE, SlotKind.OPEN)
+KINDS = BOTH_KINDS
 SIMULATED = render.DEMO_SIMULATED
 
 
@@ -187,6 +187,15 @@ class Steps:
             print(f"[{len(self.items)}] {text}", flush=True)
 
 
+def verdict_step(steps: Steps, group: Group, name: str) -> None:
+    """Step: what invitekit's validator said of ``name``'s plain RFC 9420 commit, and
+    whether the join flow handed its callback the membership proposal."""
+    verdict = group.verdicts[name]
+    steps(render.demo_commit_verdict(name, verdict), plain_rfc9420=True,
+          verdict=verdict_json(verdict),
+          membership_update_handed_to_callback=group.pieces[name] is not None)
+
+
 async def run_demo(
     steps: Steps, root: Path, members: int, service: str | None, loopback: bool, qr_out: Path
 ) -> None:
@@ -242,9 +251,7 @@ async def run_demo(
         if not isinstance(joined, Joined):
             raise DemoFailed(describe_outcome(joined))
         steps(render.demo_joined_offline(joined), epoch=joined.epoch, refreshed=joined.refreshed)
-        steps(render.demo_commit_verdict("dana", group.verdicts["dana"]),
-              plain_rfc9420=True, verdict=verdict_json(group.verdicts["dana"]),
-              membership_update_handed_to_callback=group.pieces["dana"] is not None)
+        verdict_step(steps, group, "dana")
 
         epochs = {name: group.catch_up(name) for name in names}
         steps(render.demo_caught_up(epochs), epochs=epochs)
@@ -273,9 +280,7 @@ async def run_demo(
         if not isinstance(second, Joined):
             raise DemoFailed(describe_outcome(second))
         steps(render.demo_second_joined(second), epoch=second.epoch)
-        steps(render.demo_commit_verdict("frank", group.verdicts["frank"]),
-              plain_rfc9420=True, verdict=verdict_json(group.verdicts["frank"]),
-              membership_update_handed_to_callback=group.pieces["frank"] is not None)
+        verdict_step(steps, group, "frank")
 
         final = {name: group.catch_up(name) for name in group.members}
         if len(set(final.values())) != 1:

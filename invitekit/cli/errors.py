@@ -36,9 +36,7 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except InviteKitError as exc:
-            raise fail(exc.code, str(exc)) from None
-        except InputRefused as exc:
+        except (InviteKitError, InputRefused) as exc:  # each carries its own code
             raise fail(exc.code, str(exc)) from None
         except FileNotFoundError as exc:
             raise fail("file-not-found", str(exc)) from None

@@ -23,7 +23,7 @@ from ..wire import Dialect
 from . import render
 from .errors import cli_errors, fail
 from .io import Input, emit_result, read_binary, read_policy
-from .options import JsonOpt, LoopbackOpt
+from .options import JsonOpt, LoopbackOpt, parse_hex
 from .render import blob_view, instant_text, payload_view, policy_view
 from .services import service_pointer
 
@@ -138,7 +138,7 @@ def mint(
             raise fail("bad-input", render.POLICY_OR_KEYS_NOT_BOTH)
         invite = _policy_invite(policy_file, input_encoding)
     elif key and slot_id:
-        invite = InvitePayload(bytes.fromhex(slot_id), bytes.fromhex(key))
+        invite = InvitePayload(parse_hex(slot_id, "--slot-id"), parse_hex(key, "--key"))
     else:
         raise fail("bad-input", render.POLICY_OR_KEYS)
     if service and opaque:
@@ -147,7 +147,7 @@ def mint(
     if service:
         pointer = service_pointer(service, loopback)
     elif opaque:
-        pointer = OpaquePointer(bytes.fromhex(opaque))
+        pointer = OpaquePointer(parse_hex(opaque, "--opaque"))
     invite = InvitePayload(invite.external_group_id, invite.symmetric_key, pointer)
     data = invite.to_bytes(Dialect.LEGACY if legacy else Dialect.TYPED)
     result: dict[str, Any] = {"payload_base64url": b64url_encode(data), "payload_length": len(data)}

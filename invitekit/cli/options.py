@@ -7,9 +7,10 @@
   validators reject).
 * instants (``--expires-at``, ``--envelope-ns``): nanoseconds or an RFC 3339 instant.
 * durations (``--expire-in``): nanoseconds, or numbers with units ``ns``, ``us``, ``ms``,
-  ``s``, ``m``, ``h``, ``d``, ``w`` (``90s``, ``1h30m``, ``30d``).
-
-The parsing itself is :mod:`invitekit.times` (sans-IO, the one owner).
+  ``s``, ``m``, ``h``, ``d``, ``w`` (``90s``, ``1h30m``, ``30d``); instants and durations
+  are parsed by :mod:`invitekit.times` (sans-IO, the one owner).
+* hex values (``--slot-id``, ``--lane``, ``--inbox-id``, ``--key``, ``--opaque``,
+  ``--refresh-pointer opaque:``): :func:`parse_hex`.
 * ``--service/-s``, ``--kind/-k``, ``--json``, ``--allow-insecure-loopback``, ``--timeout``.
 """
 
@@ -22,6 +23,8 @@ import typer
 from ..envelope import Envelope
 from ..sources import system_clock
 from ..times import parse_duration_ns, parse_instant_ns
+from .errors import fail
+from .render import not_hex
 
 
 def parse_epoch_start_ns(text: str) -> int:
@@ -30,6 +33,18 @@ def parse_epoch_start_ns(text: str) -> int:
     if text.strip().lower() == "now":
         return system_clock()
     return parse_instant_ns(text, "--epoch-start-ns")
+
+
+def parse_hex(text: str, flag: str) -> bytes:
+    """An option value written as hex: whitespace is ignored, an ``0x``/``0X`` prefix
+    allowed. Anything else is ``bad-input`` (the message names ``flag``, never the value)."""
+    digits = "".join(text.split())
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise fail("bad-input", not_hex(flag)) from None
 
 
 ServiceOpt = Annotated[
@@ -55,12 +70,21 @@ LoopbackOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", metavar="SECONDS", help="Per-request timeout, seconds.")
 ]
+_EPOCH_START_METAVAR = "NS|INSTANT|now"
+_EPOCH_START_HELP = (
+    "When the GroupInfo's epoch began: ns since the UNIX epoch, an RFC 3339 instant "
+    "(2027-01-31T00:00Z), or 'now'. The blob's expiry is derived from it."
+)
 EpochStartOpt = Annotated[
     str,
+    typer.Option("--epoch-start-ns", metavar=_EPOCH_START_METAVAR, help=_EPOCH_START_HELP),
+]
+#: ``upload``: the same option, required only with ``--group-info``.
+OptionalEpochStartOpt = Annotated[
+    str | None,
     typer.Option(
-        "--epoch-start-ns", metavar="NS|INSTANT|now",
-        help="When the GroupInfo's epoch began: ns since the UNIX epoch, an RFC 3339 "
-        "instant (2027-01-31T00:00Z), or 'now'. The blob's expiry is derived from it.",
+        "--epoch-start-ns", metavar=_EPOCH_START_METAVAR,
+        help="With --group-info (required there). " + _EPOCH_START_HELP,
     ),
 ]
 EnvelopeOpt = Annotated[
@@ -87,9 +111,11 @@ __all__ = [
     "JsonOpt",
     "KindOpt",
     "LoopbackOpt",
+    "OptionalEpochStartOpt",
     "ServiceOpt",
     "TimeoutOpt",
     "parse_duration_ns",
     "parse_epoch_start_ns",
+    "parse_hex",
     "parse_instant_ns",
 ]

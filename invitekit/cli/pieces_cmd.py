@@ -12,19 +12,9 @@ from typing import Annotated
 import typer
 
 from ..commit_pieces import membership_update_bytes
-from .errors import cli_errors, fail
+from .errors import cli_errors
 from .io import emit_json
-from .options import JsonOpt
-from .render import not_hex
-
-
-def parse_hex(text: str, what: str) -> bytes:
-    """Hex digits (an optional ``0x``, whitespace ignored) as bytes; bad input otherwise."""
-    digits = "".join(text.split()).removeprefix("0x").removeprefix("0X")
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        raise fail("bad-input", not_hex(what)) from None
+from .options import JsonOpt, parse_hex
 
 
 @cli_errors
@@ -60,4 +50,4 @@ def membership_update_cmd(
         print(proposal.hex())
 
 
-__all__ = ["membership_update_cmd", "parse_hex"]
+__all__ = ["membership_update_cmd"]

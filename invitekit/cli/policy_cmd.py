@@ -15,7 +15,7 @@ from ..times import parse_duration_ns, parse_instant_ns
 from ..wire import Dialect
 from .errors import cli_errors
 from .io import emit_result, read_policy
-from .options import ExpireInOpt, JsonOpt
+from .options import ExpireInOpt, JsonOpt, parse_hex
 from .render import policy_view
 
 policy_app = typer.Typer(
@@ -77,7 +77,7 @@ def _finish(
 
 def _pointer(text: str) -> ServicePointer:
     if text.startswith("opaque:"):
-        return OpaquePointer(bytes.fromhex(text[len("opaque:"):]))
+        return OpaquePointer(parse_hex(text[len("opaque:"):], "--refresh-pointer opaque:<hex>"))
     return HttpsPointer(text)
 
 
@@ -122,7 +122,7 @@ def enable_cmd(
         expire_in_ns=None if expire_in is None else parse_duration_ns(expire_in),
         max_uses=max_uses,
         refresh_pointers=[_pointer(p) for p in refresh_pointer or []],
-        external_group_id=bytes.fromhex(slot_id) if slot_id else None,
+        external_group_id=parse_hex(slot_id, "--slot-id") if slot_id else None,
     )
     _finish(new, out, encoding, legacy, show_secrets, as_json)
 

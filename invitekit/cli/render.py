@@ -334,7 +334,9 @@ KIND_CHOICES = "--kind must be 'lane' or 'open'"
 LEVEL_CHOICES = "--level must be parse, signature, tree or parent-hashes"
 ROLE_CHOICES = "--role must be committer, backstop or deep"
 GROUP_INFO_NEEDS_POLICY = "--group-info needs --policy"
-GROUP_INFO_NEEDS_EPOCH_START = "--group-info needs --epoch-start-ns (nanoseconds or 'now')"
+GROUP_INFO_NEEDS_EPOCH_START = (
+    "--group-info needs --epoch-start-ns (nanoseconds, an RFC 3339 instant or 'now')"
+)
 UPLOAD_NEEDS_INPUT = "give --blob, or --group-info with --policy"
 BLOB_NEEDS_KEY = "--blob needs --invite or --policy (slot id and key)"
 NO_UPLOAD_TARGET = "no target: give --service (the invite/policy names none)"
@@ -354,14 +356,10 @@ DEMO_NEEDS_MLS = "the demo needs rine-mls: pip install 'invitekit[mls]'"
 DEMO_NEEDS_SERVICE = "give --service, or pip install 'invitekit[service]'"
 
 
-def flag_not_hex(flag: str) -> str:
-    """``mirror``: a ``--slot-id``/``--lane`` value that is not hex."""
+def not_hex(flag: str) -> str:
+    """An option value that is not hex (``mirror``'s ``--slot-id``/``--lane``,
+    ``membership-update``'s ``--inbox-id``/``--slot-id``)."""
     return f"{flag} must be hex"
-
-
-def not_hex(what: str) -> str:
-    """``membership-update``: an ``--inbox-id``/``--slot-id`` value that is not hex."""
-    return f"{what} is not hex"
 
 
 def unknown_type(kind: str, choices: list[str]) -> str:
@@ -605,7 +603,6 @@ __all__ = [
     "describe_plain_commit",
     "describe_verdict",
     "duration_text",
-    "flag_not_hex",
     "instant_text",
     "is_not_regular",
     "legacy_not_in",
