@@ -16,15 +16,15 @@ Every ```sh block in README.md is preceded by ``<!-- readme-test: KIND -->``:
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.processes import stop_group
 
 KINDS = ("fresh-clone", "walkthrough", "gen-proto", "pip-install", "container", "deploy")
 SERVICE = "http://127.0.0.1:8080"
@@ -74,13 +74,7 @@ def local_service(root: Path, log: Path) -> Iterator[None]:
             raise RuntimeError("scripts/run.sh never answered on 127.0.0.1:8080")
         yield
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+        stop_group(proc)
 
 
 def run_walkthrough(root: Path, log: Path) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,6 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -33,6 +31,7 @@ import yaml
 
 from tests.integration.service.pg_local import LocalPostgres
 from tests.integration.service.support import Invite
+from tests.support.processes import free_port, stop_group
 
 from .readme_blocks import blocks_of
 from .test_deploy import nginx_binary, render_nginx
@@ -45,12 +44,6 @@ FIXTURE_GROUP_INFO = ROOT / "fixtures" / "rine" / "rine-classic-epochs-e3.bin"
 def _run(*args: str, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
                           check=False, **kw)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(port: int) -> bool:
@@ -144,13 +137,7 @@ def running(image: str, config: dict[str, Any], env: dict[str, str], log: Path,
                 raise AssertionError("container never answered /healthz: " + log.read_text())
             yield ctr, uid
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+            stop_group(proc)
         for _ in range(100):  # bounded by count: the service is gone with its container
             if not _healthy(port):
                 break
@@ -163,7 +150,7 @@ def test_container_serves_health_upload_and_join_check(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "container.log"
     env = {"INVITEKIT_SERVICE_PORT": str(port), "INVITEKIT_SERVICE_HOST": "127.0.0.1"}
     healthcheck = config["Healthcheck"]["Test"][1:]
@@ -217,7 +204,7 @@ async def test_compose_topology_runs_here(
     postgres = LocalPostgres.start()
     try:
         postgres.psql('CREATE DATABASE "invitekit"')
-        port = _free_port()
+        port = free_port()
         env = compose_environment({"POSTGRES_PASSWORD": "unused-with-trust",
                                    "INVITEKIT_WORKERS": "2"})
         assert "@postgres:5432/" in env["INVITEKIT_SERVICE_DATABASE"]
@@ -225,7 +212,7 @@ async def test_compose_topology_runs_here(
         env["INVITEKIT_SERVICE_DATABASE"] = env["INVITEKIT_SERVICE_DATABASE"].replace(
             "@postgres:5432/", f"@127.0.0.1:{postgres.port}/")
         env["INVITEKIT_SERVICE_PORT"] = str(port)  # 8080 may be taken on a test machine
-        front_port = _free_port()
+        front_port = free_port()
         main = render_nginx(tmp_path, upstream_port=port, listen_port=front_port)
         with running(image, config, env, tmp_path / "container.log") as (_ctr, uid):
             # A supervising process and INVITEKIT_WORKERS workers, all the image's user.

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import free_port, stop_group
 
 from .readme_blocks import SERVICE, blocks_of, run_walkthrough
 
@@ -88,13 +88,7 @@ def test_fresh_clone_runs_the_readme_commands_at_once(tmp_path: Path) -> None:
         assert "\nready: " in done.stdout
     finally:
         for proc in (tests, server):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+            stop_group(proc)
     assert "pip._internal" not in run_log.read_text(errors="replace")
 
 
@@ -126,9 +120,7 @@ def test_first_command_alone_sets_up_only_the_service(tmp_path: Path) -> None:
            and k != "PYTHONPATH"}
     env["PATH"] = os.pathsep.join([str(trips), *(
         p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT)))])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = tmp_path / "run.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(["bash", "-c", f"{run_cmd} --port {port}"], cwd=clone,
@@ -150,13 +142,7 @@ def test_first_command_alone_sets_up_only_the_service(tmp_path: Path) -> None:
             check=True, timeout=120)
         installed = {d["name"].lower() for d in json.loads(listed.stdout)}
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_group(server)
     assert not tripped.exists(), tripped.read_text()
     assert {"invitekit", "aiohttp", "uvloop", "asyncpg", "pydantic-settings"} <= installed
     assert not installed & NOT_FOR_RUNNING, installed & NOT_FOR_RUNNING

@@ -15,7 +15,6 @@ import base64
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from invitekit.link import parse_invite_text
 from invitekit.policy import enable
 from tests.integration.client.tls import SelfSignedCert, make_cert
 from tests.support.browser import Browser
+from tests.support.processes import free_port
 from tests.support.qrread import read_qr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +42,6 @@ APP_NAME = "Demo Chat"
 INSTALL_LINK = "https://example.org/get-demo-chat"
 # (width, height, mobile) in CSS pixels: a common phone, a common laptop.
 SCREENS = {"phone": (390, 844, True), "desktop": (1280, 800, False)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -29,6 +27,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.processes import free_port, stop_group
 
 from .readme_blocks import blocks_of
 
@@ -184,12 +184,6 @@ def test_vendored_qr_library_is_the_npm_package_package_lock_pins() -> None:
     assert pinned["license"] == "MIT"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, bytes, str]:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return resp.status, resp.read(), resp.headers.get("Content-Type", "")
@@ -207,7 +201,7 @@ def test_the_readme_pip_install_runs_the_cli_and_the_service_from_the_wheel(
     (block,) = blocks_of(REPO / "README.md", "pip-install")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in {"PYTHONPATH", "PYTHONHOME", "PIP_FIND_LINKS"}
            and not k.startswith("INVITEKIT_SERVICE_")}
@@ -280,13 +274,7 @@ def test_the_readme_pip_install_runs_the_cli_and_the_service_from_the_wheel(
         assert fetched["candidates"], fetched
         assert all(c["opens"] for c in fetched["candidates"]), fetched
     finally:
-        if block_proc.poll() is None:
-            os.killpg(block_proc.pid, signal.SIGTERM)
-        try:
-            block_proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(block_proc.pid, signal.SIGKILL)
-            block_proc.wait(timeout=30)
+        stop_group(block_proc)
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.processes import alive
+
 ROOT = Path(__file__).resolve().parents[2]
 
 INNER = """
@@ -31,14 +33,6 @@ def test_starts_a_service_and_hangs() -> None:
     while True:  # the outer test kills this run
         time.sleep(1)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def listening(port: int) -> bool:

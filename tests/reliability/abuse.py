@@ -26,6 +26,16 @@ async def open_raw(port: int, src: str) -> tuple[asyncio.StreamReader, asyncio.S
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0))
 
 
+async def read_status(reader: asyncio.StreamReader, timeout: float) -> str:
+    """The status code of the response's first line (``"200"``, ``"429"`` …), or
+    ``"closed"`` when none came within ``timeout`` seconds (a close, a reset or silence)."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout=timeout)
+    except (TimeoutError, ConnectionError, OSError):
+        line = b""
+    return line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "closed"
+
+
 @dataclass
 class Held:
     """Connections the test holds open (closed by :meth:`close`)."""

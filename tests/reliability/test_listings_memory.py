@@ -28,7 +28,7 @@ from invitekit_service.storage.sqlite import SqliteBlobStore, sqlite_path_from_u
 from invitekit.blob import parse_blob, seal
 from invitekit.protocol import SlotKind, b64url
 
-from .abuse import open_raw, rss_bytes, source
+from .abuse import open_raw, read_status, rss_bytes, source
 from .harness import env_float, env_int, record_figures
 
 LISTINGS = env_int("RELIABILITY_LISTINGS", 40)
@@ -119,13 +119,7 @@ async def test_concurrent_inline_listings_do_not_hold_every_body(make_service) -
         reader, writer = await open_raw(svc.proc.port, source(0))
         writer.write(request)
         conns.append((reader, writer))
-    statuses: list[str] = []
-    for reader, _ in conns:
-        try:
-            line = await asyncio.wait_for(reader.readline(), timeout=30)
-        except (TimeoutError, ConnectionError, OSError):
-            line = b""
-        statuses.append(line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "closed")
+    statuses = [await read_status(reader, timeout=30) for reader, _ in conns]
 
     # While they stall: sample the service's RSS, and serve an honest client elsewhere.
     peak = before
@@ -199,13 +193,7 @@ async def test_many_slow_readers_of_a_large_head_share_one_copy(make_service) ->
         reader, writer = await open_raw(svc.proc.port, f"127.{1 + i // 250}.{i % 250}.2")
         writer.write(request)
         conns.append((reader, writer))
-    statuses: list[str] = []
-    for reader, _ in conns:
-        try:
-            line = await asyncio.wait_for(reader.readline(), timeout=30)
-        except (TimeoutError, ConnectionError, OSError):
-            line = b""
-        statuses.append(line.split(b" ")[1].decode() if line.count(b" ") >= 2 else "closed")
+    statuses = [await read_status(reader, timeout=30) for reader, _ in conns]
     peak, peak_parts = before, before_parts
     deadline = time.monotonic() + HOLD_S
     while time.monotonic() < deadline:

@@ -10,7 +10,6 @@ tests about sockets, TLS and the CLI (which makes its own network client).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ import pytest
 from aiohttp import web
 
 from invitekit.client import AiohttpTransport, FetchPolicy, InProcessTransport, InviteClient
+from tests.support.processes import free_port
 
 from .servers import serve
 from .tls import SelfSignedCert, make_cert
 from .world import World
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

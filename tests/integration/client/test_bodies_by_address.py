@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from invitekit.needs import CommitRejected, CommitReport
 from invitekit.protocol import ListingBodies
 from tests.support.groupinfos import seal_gi
 
-from .scenario import Scenario
+from .scenario import BOTH, Scenario
 from .world import World
 
 
@@ -95,6 +96,21 @@ def _service(transport: InProcessTransport, tmp_path: Path, name: str, *, old: b
     return transport.mount(name, _old_service_app(app) if old else app) + "/v1"
 
 
+@asynccontextmanager
+async def _scenario(
+    world: World, tmp_path: Path, counting: Counting, *, old: bool,
+    kinds: tuple[SlotKind, ...] = BOTH, listing_bodies: ListingBodies = ListingBodies.OMIT,
+) -> AsyncIterator[tuple[InviteClient, str, Scenario]]:
+    """A client reading through ``counting`` from one in-process service (``old``: one that
+    predates ``bodies``), and the scenario's invite on it: (client, service url, scenario)."""
+    async with InviteClient(
+        FetchPolicy(allow_insecure_loopback=True), transport=counting,
+        listing_bodies=listing_bodies,
+    ) as client:
+        url = _service(counting.inner, tmp_path, "old" if old else "new", old=old)
+        yield client, url, Scenario.start(world, client, [_At(url)], kinds=kinds)  # type: ignore[list-item]
+
+
 async def _slot_with_eight(sc: Scenario, client: InviteClient, url: str) -> bytes:
     """The genuine current blob (lane and open slot) and seven forged lower-epoch copies
     in the open slot: eight candidates, one worth joining from."""
@@ -115,12 +131,7 @@ async def _slot_with_eight(sc: Scenario, client: InviteClient, url: str) -> byte
 async def test_join_fetches_only_the_body_it_selects(
     world: World, tmp_path: Path, counting: Counting
 ) -> None:
-    inner = counting.inner
-    async with InviteClient(
-        FetchPolicy(allow_insecure_loopback=True), transport=counting
-    ) as client:
-        url = _service(inner, tmp_path, "new", old=False)
-        sc = Scenario.start(world, client, [_At(url)])  # type: ignore[list-item]
+    async with _scenario(world, tmp_path, counting, old=False) as (client, url, sc):
         genuine = await _slot_with_eight(sc, client, url)
         counting.listings, counting.bodies, counting.received = 0, [], 0
         ready = await sc.check()
@@ -146,12 +157,9 @@ async def test_join_fetches_only_the_body_it_selects(
 async def test_rejected_survivor_falls_through_to_the_next_body(
     world: World, tmp_path: Path, counting: Counting
 ) -> None:
-    inner = counting.inner
-    async with InviteClient(
-        FetchPolicy(allow_insecure_loopback=True), transport=counting
-    ) as client:
-        url = _service(inner, tmp_path, "new", old=False)
-        sc = Scenario.start(world, client, [_At(url)], kinds=(SlotKind.OPEN,))  # type: ignore[list-item]
+    async with _scenario(
+        world, tmp_path, counting, old=False, kinds=(SlotKind.OPEN,)
+    ) as (client, url, sc):
         key = world.policy.symmetric_key or b""
         slot = sc.payload.external_group_id
         older = seal_gi(world.group_info(), key).to_bytes()
@@ -184,12 +192,7 @@ async def test_rejected_survivor_falls_through_to_the_next_body(
 async def test_new_client_meets_a_service_before_bodies(
     world: World, tmp_path: Path, counting: Counting
 ) -> None:
-    inner = counting.inner
-    async with InviteClient(
-        FetchPolicy(allow_insecure_loopback=True), transport=counting
-    ) as client:
-        url = _service(inner, tmp_path, "old", old=True)
-        sc = Scenario.start(world, client, [_At(url)])  # type: ignore[list-item]
+    async with _scenario(world, tmp_path, counting, old=True) as (client, url, sc):
         genuine = await _slot_with_eight(sc, client, url)
         fetched = await client.fetch(url, sc.payload.external_group_id, kind=SlotKind.OPEN,
                                      lazy=True)
@@ -208,14 +211,10 @@ async def test_new_client_meets_a_service_before_bodies(
 async def test_old_style_requests_meet_the_new_service(
     world: World, tmp_path: Path, counting: Counting
 ) -> None:
-    inner = counting.inner
-    async with InviteClient(
-        FetchPolicy(allow_insecure_loopback=True),
-        transport=counting,
+    async with _scenario(
+        world, tmp_path, counting, old=False,
         listing_bodies=ListingBodies.INLINE,  # asks as a client before `bodies` did
-    ) as client:
-        url = _service(inner, tmp_path, "new", old=False)
-        sc = Scenario.start(world, client, [_At(url)])  # type: ignore[list-item]
+    ) as (client, url, sc):
         await _slot_with_eight(sc, client, url)
         counting.bodies = []
         joined = await sc.join("alice")

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from openapi_core.datatypes import RequestParameters
 from invitekit.blob import seal
 from invitekit.lane import LaneSigner
 from invitekit.protocol import b64url, parse_b64url
+from tests.support.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 OPENAPI_PATH = REPO / "spec" / "openapi.yaml"
@@ -196,12 +196,6 @@ class Api:
 
     async def upload_open(self, invite: Invite, body: bytes) -> Reply:
         return await self.post(invite.open_path + "/blobs", body)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_command() -> list[str]:

@@ -5,13 +5,11 @@ start-up errors of the config file and the database as one line and status 2."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,6 +18,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.processes import children, wait_for
 
 from .support import Invite, ServiceProcess, b64, free_port, service_command
 
@@ -49,21 +49,6 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    with contextlib.suppress(FileNotFoundError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            found |= {int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()}
-    return found
-
-
-def _wait_for(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def _fetches(text: str) -> float:
@@ -98,7 +83,7 @@ def test_one_scrape_counts_every_request_of_every_worker(
     )
     assert svc.proc is not None
     arbiter = svc.proc.pid
-    _wait_for(lambda: len(_children(arbiter)) == 2, "two workers")
+    wait_for(lambda: len(children(arbiter)) == 2, "two workers")
     head = f"{svc.base_url}/v1/slots/{b64(Invite().slot)}/open/head"
     sent = 0
     scrapes: list[float] = []
@@ -121,10 +106,10 @@ def test_one_scrape_counts_every_request_of_every_worker(
             break
     assert len([n for n in per_pid.values() if n > 0]) == 2, per_pid
     # Kill the worker that served the most: its counts must stay counted.
-    killed = max(_children(arbiter), key=lambda pid: per_pid.get(pid, 0))
+    killed = max(children(arbiter), key=lambda pid: per_pid.get(pid, 0))
     os.kill(killed, signal.SIGKILL)
-    _wait_for(
-        lambda: len(_children(arbiter)) == 2 and killed not in _children(arbiter),
+    wait_for(
+        lambda: len(children(arbiter)) == 2 and killed not in children(arbiter),
         "a replacement worker",
     )
     for _ in range(3):

@@ -3,39 +3,21 @@ restarted, the supervisor exits non-zero once it gives up, and workers die with 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+
+from tests.support.processes import alive, children, wait_for
 
 from .support import Invite, ServiceProcess
 
 DEADLINE_S = 45.0
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    with contextlib.suppress(FileNotFoundError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
-            found |= {int(p) for p in text.split()}
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _healthy(base_url: str) -> bool:
@@ -46,17 +28,10 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
-def _wait_for(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def _workers(svc: ServiceProcess, count: int) -> set[int]:
     assert svc.proc is not None
-    _wait_for(lambda: len(_children(svc.proc.pid)) == count, f"{count} workers")  # type: ignore[union-attr]
-    return _children(svc.proc.pid)
+    wait_for(lambda: len(children(svc.proc.pid)) == count, f"{count} workers")  # type: ignore[union-attr]
+    return children(svc.proc.pid)
 
 
 def test_a_killed_worker_is_restarted(service_factory: Callable[..., ServiceProcess]) -> None:
@@ -65,13 +40,13 @@ def test_a_killed_worker_is_restarted(service_factory: Callable[..., ServiceProc
     before = _workers(svc, 2)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    _wait_for(
-        lambda: len(_children(svc.proc.pid)) == 2 and victim not in _children(svc.proc.pid),  # type: ignore[union-attr]
+    wait_for(
+        lambda: len(children(svc.proc.pid)) == 2 and victim not in children(svc.proc.pid),  # type: ignore[union-attr]
         "a replacement worker",
     )
     assert svc.proc.poll() is None  # the supervisor is still running
     for _ in range(20):
-        _wait_for(lambda: _healthy(svc.base_url), "health after the restart")
+        wait_for(lambda: _healthy(svc.base_url), "health after the restart")
     assert "worker exited" in svc.log_text()
 
 
@@ -82,13 +57,13 @@ def test_the_supervisor_gives_up_with_a_non_zero_status(
     assert svc.proc is not None
     first = _workers(svc, 2)
     os.kill(min(first), signal.SIGKILL)  # one restart allowed
-    _wait_for(lambda: _children(svc.proc.pid) - first != set(), "the first restart")  # type: ignore[union-attr]
+    wait_for(lambda: children(svc.proc.pid) - first != set(), "the first restart")  # type: ignore[union-attr]
     second = _workers(svc, 2)
     os.kill(max(second - first), signal.SIGKILL)  # the second death exhausts the budget
     code = svc.proc.wait(timeout=DEADLINE_S)
     assert code != 0
     for pid in first | second:
-        _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
+        wait_for(lambda pid=pid: not alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
     assert "giving up" in svc.log_text()
 
 
@@ -100,8 +75,8 @@ def test_workers_die_with_a_killed_supervisor(
     workers = _workers(svc, 2)
     svc.kill9()
     for pid in workers:
-        _wait_for(lambda pid=pid: not _alive(pid), f"orphaned worker {pid} still running")  # type: ignore[misc]
-    _wait_for(lambda: not _healthy(svc.base_url), "the port still answers")
+        wait_for(lambda pid=pid: not alive(pid), f"orphaned worker {pid} still running")  # type: ignore[misc]
+    wait_for(lambda: not _healthy(svc.base_url), "the port still answers")
     # A restart runs exactly the configured number of workers again.
     svc.start()
     assert len(_workers(svc, 2)) == 2
@@ -116,7 +91,7 @@ def test_sigterm_stops_everything_with_status_zero(
     svc.proc.send_signal(signal.SIGTERM)
     assert svc.proc.wait(timeout=DEADLINE_S) == 0
     for pid in workers:
-        _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
+        wait_for(lambda pid=pid: not alive(pid), f"worker {pid} stopped")  # type: ignore[misc]
 
 
 def test_a_reload_costs_no_restart_budget(
@@ -128,14 +103,14 @@ def test_a_reload_costs_no_restart_budget(
     current = _workers(svc, 2)
     for _ in range(3):
         svc.proc.send_signal(signal.SIGHUP)
-        _wait_for(
-            lambda old=current: len(_children(svc.proc.pid)) == 2  # type: ignore[union-attr]
-            and not (_children(svc.proc.pid) & old),  # type: ignore[union-attr]
+        wait_for(
+            lambda old=current: len(children(svc.proc.pid)) == 2  # type: ignore[union-attr]
+            and not (children(svc.proc.pid) & old),  # type: ignore[union-attr]
             "the workers replaced",
         )
-        current = _children(svc.proc.pid)
+        current = children(svc.proc.pid)
     assert svc.proc.poll() is None
-    _wait_for(lambda: _healthy(svc.base_url), "health after the reloads")
+    wait_for(lambda: _healthy(svc.base_url), "health after the reloads")
     log = svc.log_text()
     assert "giving up" not in log
     # The last reload's two workers took over indices 0 and 1 (worker 0 runs the GC).
@@ -184,10 +159,10 @@ def test_sigterm_lets_an_upload_in_progress_finish(
     ).encode()
     with socket.create_connection(("127.0.0.1", svc.port), timeout=DEADLINE_S) as conn:
         conn.sendall(head + body[: len(body) // 2])
-        _wait_for(lambda: _in_flight_bytes(svc.base_url) > 0, "the upload being read")
+        wait_for(lambda: _in_flight_bytes(svc.base_url) > 0, "the upload being read")
         svc.proc.send_signal(signal.SIGTERM)
         # Every worker is stopping once the port takes no new connection.
-        _wait_for(lambda: not _accepts(svc.port), "the port closed")
+        wait_for(lambda: not _accepts(svc.port), "the port closed")
         conn.sendall(body[len(body) // 2 :])
         reply = b""
         while chunk := conn.recv(65536):
