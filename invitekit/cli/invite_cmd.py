@@ -167,6 +167,11 @@ def mint(
     emit_result(result, as_json)
 
 
+#: The shortest text that can carry a 32-byte invite key (base64url); an unreadable argument
+#: this long without a ``/`` may be a mangled invite, and is not printed back.
+_KEY_TEXT_MIN = 43
+
+
 def _read_any(source: str) -> tuple[bytes, str | None]:
     """(bytes, text) of ``source``: a file, ``-``, or a literal link/base64url/hex string.
 
@@ -181,7 +186,9 @@ def _read_any(source: str) -> tuple[bytes, str | None]:
             try:
                 link_mod.parse_invite_text(source)
             except InviteKitError:
-                raise FileNotFoundError(render.no_such_file(source)) from None
+                shown = "/" in source or len(source) < _KEY_TEXT_MIN
+                message = render.no_such_file(source) if shown else render.NO_FILE_NOT_SHOWN
+                raise FileNotFoundError(message) from None
         return source.encode(), source
     data = read_binary(source, Input.ANY)
     try:

@@ -490,6 +490,7 @@ def demo_converged(epoch: int, members: list[str]) -> str:
 NOT_HPKE_BLOB = "not an invitekit HPKE extension blob"
 NOT_POLICY_V1 = "not a version-1 policy entry"
 NO_FILE_TOO_LONG = "no such file, and too long for invite text"
+NO_FILE_NOT_SHOWN = "no such file, and not invite text (not shown: it may hold a key)"
 NOT_UTF8 = "input is not UTF-8 text"
 
 
@@ -567,6 +568,7 @@ __all__ = [
     "NOT_POLICY_V1",
     "NOT_UTF8",
     "NO_CANDIDATES",
+    "NO_FILE_NOT_SHOWN",
     "NO_FILE_TOO_LONG",
     "NO_UPLOAD_TARGET",
     "ONE_STDIN",

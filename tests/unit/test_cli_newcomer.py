@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from invitekit.blob import parse_blob
 from invitekit.cli import app
+from invitekit.encoding import b64url_encode
+from invitekit.errors import InviteKitError
 from invitekit.link import parse_invite_text
 from invitekit.pointer import OpaquePointer
 from invitekit.policy import ExternalCommitPolicy, enable, parse_policy_entry
@@ -220,3 +222,18 @@ def test_inspect_a_missing_file_says_so() -> None:
     code, _, err = run("inspect", "missing.bin")
     assert code == 2
     assert err == "error: file-not-found: no such file: missing.bin\n"
+
+
+def test_inspect_does_not_echo_unreadable_invite_text() -> None:
+    """A mangled invite (one character changed, so it reads as neither a file nor an invite)
+    is a missing file, and the error does not print it back: it carries the invite's key."""
+    invite = enable().invite()
+    text = b64url_encode(invite.to_bytes())
+    mangled = "!" + text[1:]
+    with pytest.raises(InviteKitError):
+        parse_invite_text(mangled)
+    code, out, err = run("inspect", mangled)
+    assert code == 2
+    assert err.startswith("error: file-not-found: ")
+    assert text[1:20] not in err + out
+    assert invite.symmetric_key.hex() not in err + out
