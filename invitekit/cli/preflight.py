@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from ..blob import expired_at
 from ..envelope import SealedBlob
 from ..errors import BlobExpired, InviteKitError
 from ..expiry import effective_expiry
@@ -24,7 +25,7 @@ from .render import blob_expired, policy_mismatch
 
 def refuse_expired(expires_at_ns: int, now_ns: int, what: str) -> None:
     """Raise :class:`BlobExpired` when ``expires_at_ns`` is set and ``now_ns`` reached it."""
-    if expires_at_ns != 0 and now_ns >= expires_at_ns:
+    if expired_at(expires_at_ns, now_ns):
         ago = format_duration((now_ns - expires_at_ns) // NS_PER_S * NS_PER_S)
         raise BlobExpired(blob_expired(what, ago, format_instant(expires_at_ns), expires_at_ns))
 
