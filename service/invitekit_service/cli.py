@@ -17,13 +17,14 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError as PydanticSettingsError
+
+from invitekit import __version__
 
 from . import logs, metrics
 from .config import CONFIG_FORMAT, ENV_PREFIX, Settings, SettingsError
@@ -33,14 +34,6 @@ from .workers import bind, bind_metrics, run_gunicorn, run_one
 
 PROG = "invitekit-service"
 REFERENCE = "docs/operator-settings.md"
-
-
-def service_version() -> str:
-    """The installed distribution's version."""
-    try:
-        return version("invitekit")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def flag_of(name: str) -> str:
@@ -85,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument(
-        "--version", action="version", version=f"{PROG} {service_version()}",
+        "--version", action="version", version=f"{PROG} {__version__}",
         help="print the version and exit",
     )
     for name, info in Settings.model_fields.items():
