@@ -148,17 +148,13 @@ _T = TypeVar("_T")
 # Candidates: every entry's metadata, with the body when it is small (one statement; the
 # bodies of larger chosen entries are fetched by rowid afterwards). Cheaper than choosing in
 # SQL: a slot holds at most its retention window.
-_SMALL_BODY = SMALL_BODY
 _LIST = (
-    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
+    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {SMALL_BODY} THEN b.body END "
     "FROM blobs b WHERE {filters}"
 )
 # The head: one index search on slots, then the slot's entries newest first (the index on
 # slot_ref is ordered by rowid = seq), stopping at the first live one; only its body is read.
-_HEAD = (
-    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
-    f"FROM blobs b WHERE {_SLOT_FILTER} ORDER BY b.seq DESC"
-)
+_HEAD = _LIST.format(filters=_SLOT_FILTER) + " ORDER BY b.seq DESC"
 _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
 #: Before the first table exists: lets collection hand freed pages back to the file system
 #: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
@@ -199,6 +195,11 @@ class _Job:
     policy: AdmissionPolicy
     now_ns: int
     future: asyncio.Future[AdmitResult] = field(repr=False)
+
+
+def _reserve_path(path: str) -> Path:
+    """The disk reserve of the database at ``path`` (module doc)."""
+    return Path(path + "-reserve")
 
 
 def _meta(row: Sequence[Any]) -> EntryMeta:
@@ -312,7 +313,7 @@ class SqliteBlobStore(ExpiryListener):
             path = os.path.join(self._memory_dir, "blobs.sqlite3")
         self.path = path
         self.reserve_bytes = 0 if self._memory_dir is not None else max(0, reserve_bytes)
-        self._reserve = Path(path + "-reserve")
+        self._reserve = _reserve_path(path)
         self._recovery_task: asyncio.Task[None] | None = None
         self.max_batch = max_batch
         self.busy_timeout_ms = busy_timeout_ms
@@ -368,7 +369,7 @@ class SqliteBlobStore(ExpiryListener):
             # A full disk (a WAL left by a crash cannot be replayed into a database file that
             # cannot grow): the reserve is there to make this start possible. The store
             # allocates it again when it starts, or reports not ready until it fits.
-            reserve = Path(path + "-reserve")
+            reserve = _reserve_path(path)
             if not reserve.exists():
                 raise
             reserve.unlink()
