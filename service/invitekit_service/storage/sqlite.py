@@ -163,7 +163,7 @@ _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this long ...
 _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
-_DEFAULT_RESERVE = 32 << 20  # the disk reserve (module doc)
+DEFAULT_RESERVE_BYTES = 32 << 20  # the disk reserve (module doc)
 _RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
 _BODY_CACHE_KIB = 512  # page cache of the connections that stream bodies
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
@@ -207,7 +207,7 @@ def _meta(row: Sequence[Any]) -> EntryMeta:
 
 
 def _connect(
-    path: str, busy_timeout_ms: int, *, writer: bool, reserve_bytes: int = _DEFAULT_RESERVE
+    path: str, busy_timeout_ms: int, *, writer: bool, reserve_bytes: int = DEFAULT_RESERVE_BYTES
 ) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -304,7 +304,7 @@ class SqliteBlobStore(ExpiryListener):
         readers: int = 4,
         checkpoint_interval_s: float = 1.0,
         inline_reads: bool = False,
-        reserve_bytes: int = _DEFAULT_RESERVE,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self._memory_dir: str | None = None
         if path == ":memory:" or path.startswith("file::memory:"):
