@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import logs
 from ..admission import (
     AdmissionPolicy,
     EntryMeta,
@@ -167,7 +168,7 @@ DEFAULT_RESERVE_BYTES = 32 << 20  # the disk reserve (module doc)
 _RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
 _BODY_CACHE_KIB = 512  # page cache of the connections that stream bodies
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
-_LOG = logging.getLogger("invitekit.service.sqlite")
+_LOG = logging.getLogger(logs.LOGGER_NAME + ".sqlite")
 
 
 def _error_name(exc: BaseException) -> str:
@@ -866,13 +867,16 @@ class SqliteBlobStore(ExpiryListener):
         try:
             await loop.run_in_executor(self._write_exec, work, step)
         except (sqlite3.Error, OSError) as exc:
-            _LOG.warning(
+            logs.event(
+                _LOG,
                 "write recovery failed",
-                extra={"fields": {"step": step[0], "error": _error_name(exc)}},
+                logging.WARNING,
+                step=step[0],
+                error=_error_name(exc),
             )
             return False
         self._write_failed = False
-        _LOG.info("writes recovered")
+        logs.event(_LOG, "writes recovered")
         return True
 
     def _start_on_writer(self, step: list[str]) -> None:
