@@ -37,36 +37,36 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def _address(client: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The client identity as an IP address (an IPv4-mapped IPv6 address as IPv4)."""
+def share_keys(client: str) -> tuple[str, str]:
+    """The units ``client`` is counted under, from one parse of its address: the client (the
+    IPv4 address, or the IPv6 /64, one host's usual allocation: an address anywhere in it
+    is the same client) and its network (IPv4 /24, IPv6 /48). An IPv4-mapped IPv6 address
+    counts as IPv4; a client identity that is not an address is its own client and network.
+    """
     try:
         ip = ipaddress.ip_address(client)
     except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+        return client, client
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped
+        if mapped is None:
+            n = int(ip)
+            return (
+                f"{ipaddress.IPv6Address(n >> 64 << 64)}/64",
+                f"{ipaddress.IPv6Address(n >> 80 << 80)}/48",
+            )
+        ip = mapped
+    return str(ip), f"{ipaddress.IPv4Address(int(ip) & 0xFFFF_FF00)}/24"
 
 
 def client_key(client: str) -> str:
-    """The unit one client share belongs to: the IPv4 address, or the IPv6 /64 (one host's
-    usual allocation; an address anywhere in it is the same client)."""
-    ip = _address(client)
-    if ip is None:
-        return client
-    if isinstance(ip, ipaddress.IPv6Address):
-        return str(ipaddress.ip_network((ip, 64), strict=False))
-    return str(ip)
+    """The unit one client share belongs to (:func:`share_keys`)."""
+    return share_keys(client)[0]
 
 
 def network_key(client: str) -> str:
-    """The network a client belongs to for the network share: IPv4 /24, IPv6 /48 (a client
-    identity that is not an address is its own network)."""
-    ip = _address(client)
-    if ip is None:
-        return client
-    prefix = 24 if isinstance(ip, ipaddress.IPv4Address) else 48
-    return str(ipaddress.ip_network((ip, prefix), strict=False))
+    """The network a client belongs to for the network share (:func:`share_keys`)."""
+    return share_keys(client)[1]
 
 
 def _take(held: dict[str, int], key: str, size: int) -> None:
@@ -152,7 +152,7 @@ class SharedBudget:
     def reserve(self, size: int, client: str = "") -> Iterator[None]:
         """Hold ``size`` bytes for one request of ``client``, or raise its problem: 429 past
         the client's or its network's share, 503 past the global bound."""
-        who, network = client_key(client), network_key(client)
+        who, network = share_keys(client)
         if self._clients.get(who, 0) + size > self.client_limit:
             raise self._refused(f"client-{self.what}-bytes")
         if self._networks.get(network, 0) + size > self.network_limit:
@@ -193,4 +193,4 @@ class SharedBudget:
         )
 
 
-__all__ = ["SharedBudget", "client_key", "network_key"]
+__all__ = ["SharedBudget", "client_key", "network_key", "share_keys"]

@@ -17,7 +17,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,22 +24,16 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from invitekit import __version__
+
 from . import logs, metrics
-from .config import CONFIG_FORMAT, ENV_PREFIX, Settings, SettingsError
+from .config import CONFIG_FORMAT, ENV_PREFIX, Settings, SettingsError, one_line
 from .connections import raise_descriptor_limit
 from .storage import StorageUnavailable, prepare_database
 from .workers import bind, bind_metrics, run_gunicorn, run_one
 
 PROG = "invitekit-service"
 REFERENCE = "docs/operator-settings.md"
-
-
-def service_version() -> str:
-    """The installed distribution's version."""
-    try:
-        return version("invitekit")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def flag_of(name: str) -> str:
@@ -85,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument(
-        "--version", action="version", version=f"{PROG} {service_version()}",
+        "--version", action="version", version=f"{PROG} {__version__}",
         help="print the version and exit",
     )
     for name, info in Settings.model_fields.items():
@@ -110,13 +103,6 @@ def _fail(what: str, detail: str) -> int:
     return 2
 
 
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point."""
     try:
@@ -129,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return _fail("invalid-settings", problems)
     except (SettingsError, PydanticSettingsError) as exc:  # a file, or a value's syntax
-        return _fail("invalid-settings", _one_line(exc))
+        return _fail("invalid-settings", one_line(exc, with_filename=True))
     logs.configure_process(settings.log_level)
     raise_descriptor_limit()
     # A file-size limit must turn into a write error (a clean 503), not kill the process.
@@ -137,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prepare_database(settings.database)
     except (ValueError, OSError, StorageUnavailable) as exc:
-        return _fail("database", _one_line(exc))
+        return _fail("database", one_line(exc, with_filename=True))
     address = f"{settings.host}:{settings.port}"
     try:
         sockets = bind(settings.host, settings.port)
@@ -145,12 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics_sockets = bind_metrics(settings)
     except OSError as exc:
         what = "port-in-use" if exc.errno == errno.EADDRINUSE else "cannot-listen"
-        return _fail(what, f"{address}: {_one_line(exc)}")
+        return _fail(what, f"{address}: {one_line(exc, with_filename=True)}")
     try:
         metrics_dir = settings.metrics_dir or Path(tempfile.mkdtemp(prefix="invitekit-metrics-"))
         metrics.enable_multiprocess(metrics_dir)
     except OSError as exc:
-        return _fail("metrics-dir", _one_line(exc))
+        return _fail("metrics-dir", one_line(exc, with_filename=True))
     arbiter = os.getpid()
     logs.event(
         logs.service_logger(),
@@ -175,7 +161,7 @@ def start_or_explain(settings: Settings, sockets: Any, metrics_sockets: Any) -> 
     try:
         run_one(settings, sockets, metrics_sockets)
     except Exception as exc:  # any start-up failure: one line, never a traceback
-        return _fail("start-up", f"{type(exc).__name__}: {_one_line(exc)}")
+        return _fail("start-up", f"{type(exc).__name__}: {one_line(exc, with_filename=True)}")
     return 0
 
 

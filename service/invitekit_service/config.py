@@ -276,7 +276,7 @@ class Settings(BaseSettings):
             try:
                 token = self.metrics_token_file.read_text(encoding="utf-8").strip()
             except (OSError, UnicodeDecodeError) as exc:
-                raise SettingsError(f"{where}: cannot read: {_reason(exc)}") from exc
+                raise SettingsError(f"{where}: cannot read: {one_line(exc)}") from exc
         else:
             return None
         if not token or any(c.isspace() for c in token):
@@ -386,16 +386,20 @@ def check_config_file(path: Path) -> None:
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"config: {path}: cannot read: {_reason(exc)}") from exc
+        raise SettingsError(f"config: {path}: cannot read: {one_line(exc)}") from exc
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config: {path}: not valid {CONFIG_FORMAT}: {exc}") from exc
 
 
-def _reason(exc: BaseException) -> str:
+def one_line(exc: BaseException, *, with_filename: bool = False) -> str:
+    """An error as one line for an operator: an OS error's reason (and, with
+    ``with_filename``, the file it names), else the error's text with its whitespace
+    collapsed, else its type's name."""
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+        where = f": {exc.filename}" if with_filename and exc.filename else ""
+        return f"{exc.strerror}{where}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

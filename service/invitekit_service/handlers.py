@@ -336,7 +336,7 @@ async def _read_whole(state: ServiceState, blob: StoredBlob) -> bytes | None:
     memory once, then shared by every response that hits the entry). ``None``: gone;
     :class:`Problem` when the budget has no room."""
     with state.responses.reserve(blob.meta.size, CACHE_FILL_CLIENT):
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         try:
             async for chunk in body_chunks(state.store, blob.meta, None):
                 parts.append(chunk)

@@ -68,15 +68,17 @@ class RateLimits:
         """True when the budgets are shared by every process using the database."""
         return self._shared is not None
 
-    async def _take(self, item: RateLimitItem, scope: str, key: str, cost: int = 0) -> None:
-        """Charge one request (``cost`` 0) or ``cost`` units of a quota, or raise a 429."""
-        if self._shared is not None and cost == 0:
+    async def _take(
+        self, item: RateLimitItem, scope: str, key: str, cost: int | None = None
+    ) -> None:
+        """Charge one request (no ``cost``) or ``cost`` units of a quota, or raise a 429."""
+        if self._shared is not None and cost is None:
             retry_s = await self._shared.hit(scope, key, item.amount, item.get_expiry())
             if retry_s is None:
                 return
             raise _limited(scope, math.ceil(retry_s))
-        limiter = self._hits if cost == 0 else self._costs
-        if limiter.hit(item, scope, key, cost=max(cost, 1)):
+        limiter = self._hits if cost is None else self._costs
+        if limiter.hit(item, scope, key, cost=1 if cost is None else cost):
             return
         stats = limiter.get_window_stats(item, scope, key)
         raise _limited(scope, math.ceil(stats.reset_time - time.time()))

@@ -7,8 +7,9 @@ Invariants:
   read from the store one :data:`CHUNK` at a time (SQLite incremental blob I/O, PostgreSQL
   ``substring`` over the TOASTed column) and written with back-pressure (``write`` waits for
   the socket to drain), so a response keeps at most about one chunk in memory however slowly
-  its client reads. Cached head bodies are written in the same chunks (a whole-body write
-  would be copied into the transport's buffer, once per slow reader).
+  its client reads. Cached head bodies are written in the same chunks, as views of the
+  cached bytes (a whole-body write would be copied into the transport's buffer, once per
+  slow reader; a copy per chunk would be per-byte work on every cache hit).
 * Every response that carries blob bytes, or that is built in memory (a metadata listing),
   reserves its in-memory size — one chunk for a streamed body, the encoded size for a built
   one — from the response budget (:func:`response_budget`, a :class:`~.budgets.SharedBudget`)
@@ -58,13 +59,13 @@ def response_budget(limit: int, *, client_share: float, network_share: float) ->
 
 async def body_chunks(
     store: BlobStore, meta: EntryMeta, body: bytes | None, *, first: bytes | None = None
-) -> AsyncIterator[bytes]:
-    """The body of ``meta`` in chunks: slices of ``body`` when it is in memory already,
-    else reads from the store (``first``: the first chunk, already read)."""
+) -> AsyncIterator[bytes | memoryview]:
+    """The body of ``meta`` in chunks: views of ``body`` when it is in memory already (not
+    copies), else reads from the store (``first``: the first chunk, already read)."""
     if body is not None:
         view = memoryview(body)
         for start in range(0, len(view), CHUNK):
-            yield bytes(view[start : start + CHUNK])
+            yield view[start : start + CHUNK]
         return
     offset = 0
     while offset < meta.size:

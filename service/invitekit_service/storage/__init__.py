@@ -21,7 +21,7 @@ from .base import (
     StoredBlob,
 )
 from .postgres import PostgresBlobStore, is_postgres_url
-from .sqlite import SqliteBlobStore, sqlite_path_from_url
+from .sqlite import DEFAULT_RESERVE_BYTES, SqliteBlobStore, sqlite_path_from_url
 
 __all__ = [
     "BACKENDS",
@@ -43,11 +43,12 @@ _URL_HELP = "database URLs look like sqlite:///path/to/file.sqlite3 or postgresq
 
 @dataclass(frozen=True, slots=True)
 class StoreOptions:
-    """The service's storage settings; each backend takes the ones it has a use for."""
+    """The service's storage settings; each backend takes the ones it has a use for (the
+    defaults are :func:`open_store`'s)."""
 
-    max_batch: int = 256
-    pool_size: int = 10
-    disk_reserve_bytes: int = 32 << 20
+    max_batch: int
+    pool_size: int
+    disk_reserve_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ def open_store(
     *,
     max_batch: int = 256,
     pool_size: int = 10,
-    disk_reserve_bytes: int = 32 << 20,
+    disk_reserve_bytes: int = DEFAULT_RESERVE_BYTES,
 ) -> BlobStore:
     """The backend a database URL names (not yet started)."""
     options = StoreOptions(

@@ -114,12 +114,13 @@ _BY_SHA = (
     " FROM blobs b JOIN slots s ON s.id = b.slot_ref"
     " WHERE s.slot_id = $1 AND s.lane_id = $2 AND b.sha256 = $4 ORDER BY b.seq DESC"
 )
-# The head: the slot's entries newest first (a slot holds its retention window), the body
-# only of small ones; the first live row is the head.
+# The head: the slot's entries newest first (a slot holds its retention window); the first
+# live row is the head, and only its body comes back, only when small (as in ``_LIST``).
 _HEAD = (
     "SELECT "  # noqa: S608 -- constants only
     + _META
     + f", {_LIVE} AS live, CASE WHEN {_LIVE} AND octet_length(b.body) <= {SMALL_BODY}"
+    f" AND row_number() OVER (PARTITION BY {_LIVE} ORDER BY b.seq DESC) = 1"
     " THEN b.body END AS body"
     " FROM blobs b JOIN slots s ON s.id = b.slot_ref WHERE s.slot_id = $1 AND s.lane_id = $2"
     " ORDER BY b.seq DESC"
@@ -458,11 +459,10 @@ class PostgresBlobStore(ExpiryListener):
         """The most recent live entry by arrival; its body only when small."""
         pool = self._pool_or_raise()
         rows = await self._fetch(pool, _HEAD, [address.slot_id, address.lane_id, u64(now_ns)])
-        for row in rows:
-            if row["live"]:
-                return StoredBlob(_meta(row), row["body"])
+        head = next((row for row in rows if row["live"]), None)
+        if rows and rows[0] is not head:  # an entry newer than the head, or every one, expired
             self._expired_seen()
-        return None
+        return None if head is None else StoredBlob(_meta(head), head["body"])
 
     async def read_body_chunk(self, seq: int, offset: int, size: int) -> bytes | None:
         """A slice of one body (``substring`` over the TOASTed column)."""

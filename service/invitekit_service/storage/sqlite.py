@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import logs
 from ..admission import (
     AdmissionPolicy,
     EntryMeta,
@@ -148,17 +149,13 @@ _T = TypeVar("_T")
 # Candidates: every entry's metadata, with the body when it is small (one statement; the
 # bodies of larger chosen entries are fetched by rowid afterwards). Cheaper than choosing in
 # SQL: a slot holds at most its retention window.
-_SMALL_BODY = SMALL_BODY
 _LIST = (
-    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
+    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {SMALL_BODY} THEN b.body END "
     "FROM blobs b WHERE {filters}"
 )
 # The head: one index search on slots, then the slot's entries newest first (the index on
 # slot_ref is ordered by rowid = seq), stopping at the first live one; only its body is read.
-_HEAD = (
-    "SELECT " + _META_COLUMNS + f", CASE WHEN length(b.body) <= {_SMALL_BODY} THEN b.body END "
-    f"FROM blobs b WHERE {_SLOT_FILTER} ORDER BY b.seq DESC"
-)
+_HEAD = _LIST.format(filters=_SLOT_FILTER) + " ORDER BY b.seq DESC"
 _LIST_META = "SELECT " + _META_COLUMNS + " FROM blobs b WHERE {filters}"  # noqa: S608
 #: Before the first table exists: lets collection hand freed pages back to the file system
 #: (``incremental_vacuum``). A database created without it keeps its pages for reuse.
@@ -167,11 +164,11 @@ _GC_TARGET_S = 0.02  # one GC chunk should hold the write lock about this long
 _RECLAIM_TARGET_S = 0.005  # one incremental_vacuum chunk should take about this long ...
 _RECLAIM_REST = 1  # ... followed by a rest as long (an upload waits at most one chunk)
 _RECLAIM_IDLE_S = 0.5  # reclaim only after this long without a group commit
-_DEFAULT_RESERVE = 32 << 20  # the disk reserve (module doc)
+DEFAULT_RESERVE_BYTES = 32 << 20  # the disk reserve (module doc)
 _RECOVER_EVERY_S = 1.0  # after a failed write, try to recover this often
 _BODY_CACHE_KIB = 512  # page cache of the connections that stream bodies
 _INLINE_ROWS = 1  # reads returning at most this many bodies run on the event loop
-_LOG = logging.getLogger("invitekit.service.sqlite")
+_LOG = logging.getLogger(logs.LOGGER_NAME + ".sqlite")
 
 
 def _error_name(exc: BaseException) -> str:
@@ -201,12 +198,17 @@ class _Job:
     future: asyncio.Future[AdmitResult] = field(repr=False)
 
 
+def _reserve_path(path: str) -> Path:
+    """The disk reserve of the database at ``path`` (module doc)."""
+    return Path(path + "-reserve")
+
+
 def _meta(row: Sequence[Any]) -> EntryMeta:
     return entry_meta(row[:10])
 
 
 def _connect(
-    path: str, busy_timeout_ms: int, *, writer: bool, reserve_bytes: int = _DEFAULT_RESERVE
+    path: str, busy_timeout_ms: int, *, writer: bool, reserve_bytes: int = DEFAULT_RESERVE_BYTES
 ) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -303,7 +305,7 @@ class SqliteBlobStore(ExpiryListener):
         readers: int = 4,
         checkpoint_interval_s: float = 1.0,
         inline_reads: bool = False,
-        reserve_bytes: int = _DEFAULT_RESERVE,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self._memory_dir: str | None = None
         if path == ":memory:" or path.startswith("file::memory:"):
@@ -312,7 +314,7 @@ class SqliteBlobStore(ExpiryListener):
             path = os.path.join(self._memory_dir, "blobs.sqlite3")
         self.path = path
         self.reserve_bytes = 0 if self._memory_dir is not None else max(0, reserve_bytes)
-        self._reserve = Path(path + "-reserve")
+        self._reserve = _reserve_path(path)
         self._recovery_task: asyncio.Task[None] | None = None
         self.max_batch = max_batch
         self.busy_timeout_ms = busy_timeout_ms
@@ -368,7 +370,7 @@ class SqliteBlobStore(ExpiryListener):
             # A full disk (a WAL left by a crash cannot be replayed into a database file that
             # cannot grow): the reserve is there to make this start possible. The store
             # allocates it again when it starts, or reports not ready until it fits.
-            reserve = Path(path + "-reserve")
+            reserve = _reserve_path(path)
             if not reserve.exists():
                 raise
             reserve.unlink()
@@ -865,13 +867,16 @@ class SqliteBlobStore(ExpiryListener):
         try:
             await loop.run_in_executor(self._write_exec, work, step)
         except (sqlite3.Error, OSError) as exc:
-            _LOG.warning(
+            logs.event(
+                _LOG,
                 "write recovery failed",
-                extra={"fields": {"step": step[0], "error": _error_name(exc)}},
+                logging.WARNING,
+                step=step[0],
+                error=_error_name(exc),
             )
             return False
         self._write_failed = False
-        _LOG.info("writes recovered")
+        logs.event(_LOG, "writes recovered")
         return True
 
     def _start_on_writer(self, step: list[str]) -> None:

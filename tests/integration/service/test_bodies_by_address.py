@@ -114,6 +114,25 @@ async def test_large_heads_stream_from_storage_with_the_cache_off(big_api: Api) 
         assert head.headers["Content-Length"] == str(len(body))
 
 
+async def test_large_heads_from_the_head_cache_are_whole(
+    service_factory: ServiceFactory, session: aiohttp.ClientSession
+) -> None:
+    """A head of several chunks that the cache keeps: the miss fills the entry, the hits
+    write it in chunk-sized views of the cached bytes."""
+    proc = service_factory(
+        "--no-rate-limits-enabled", "--no-access-log", "--max-body-bytes", str(2 << 20)
+    )
+    api = Api(proc.base_url, session)
+    inv = Invite()
+    body = inv.blob(7, plaintext=b"c" * BIG)
+    assert (await api.upload_open(inv, body)).status == 201
+    for _ in range(3):
+        head = await api.get(inv.open_path + "/head")
+        assert head.status == 200
+        assert head.body == body
+        assert head.headers["Content-Length"] == str(len(body))
+
+
 def _stalled_reader(base_url: str, path: str) -> socket.socket:
     """A connection that sends a GET and never reads (a tiny receive window), so the
     service's response stays in progress."""
