@@ -60,8 +60,9 @@ def share_keys(client: str) -> tuple[str, str]:
 
 
 def client_key(client: str) -> str:
-    """The unit one client share belongs to (:func:`share_keys`)."""
-    return share_keys(client)[0]
+    """The unit one client is counted by, for every per-client budget (:func:`share_keys`):
+    an IPv4 address (or a non-address identity) is itself, with no parse."""
+    return client if ":" not in client else share_keys(client)[0]
 
 
 def network_key(client: str) -> str:

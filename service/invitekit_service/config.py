@@ -91,8 +91,12 @@ class Settings(BaseSettings):
     )
 
     rate_limits_enabled: bool = Field(True, description="apply the request rate limits below")
-    client_read_limit: str = Field("1200/minute", description="reads one client may make")
-    client_write_limit: str = Field("120/minute", description="uploads one client may make")
+    client_read_limit: str = Field(
+        "1200/minute", description="reads one client (IPv4 address, IPv6 /64) may make"
+    )
+    client_write_limit: str = Field(
+        "120/minute", description="uploads one client (IPv4 address, IPv6 /64) may make"
+    )
     slot_write_limit: str = Field(
         "60/minute", description="uploads one lane or open slot accepts from all clients"
     )

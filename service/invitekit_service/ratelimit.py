@@ -28,6 +28,7 @@ from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateL
 
 from invitekit.protocol import ProblemCode
 
+from .budgets import client_key
 from .problems import Problem
 from .storage import RateCounter
 
@@ -84,12 +85,13 @@ class RateLimits:
         raise _limited(scope, math.ceil(stats.reset_time - time.time()))
 
     async def client_read(self, client: str) -> None:
-        """Charge one read to ``client`` or raise a 429 problem."""
-        await self._take(self._client_read, "client-read", client)
+        """Charge one read to ``client`` (its :func:`~.budgets.client_key` unit, as every
+        per-client budget here) or raise a 429 problem."""
+        await self._take(self._client_read, "client-read", client_key(client))
 
     async def client_write(self, client: str) -> None:
         """Charge one write to ``client`` or raise a 429 problem."""
-        await self._take(self._client_write, "client-write", client)
+        await self._take(self._client_write, "client-write", client_key(client))
 
     async def slot_write(self, slot_key: str) -> None:
         """Charge one write to a slot (keyed by a digest of its id) or raise a 429 problem."""
@@ -97,10 +99,12 @@ class RateLimits:
 
     async def slot_client_write(self, slot_key: str, client: str) -> None:
         """Charge one write to ``client``'s share of a slot or raise a 429 problem."""
-        await self._take(self._slot_client_write, "slot-client-write", f"{slot_key}|{client}")
+        key = f"{slot_key}|{client_key(client)}"
+        await self._take(self._slot_client_write, "slot-client-write", key)
 
     async def write_bytes(self, slot_key: str, client: str, size: int) -> None:
         """Charge ``size`` stored bytes to ``client``'s quota in the slot, then overall."""
+        client = client_key(client)
         if self._slot_client_write_bytes is not None:
             key = f"{slot_key}|{client}"
             await self._take(

@@ -141,3 +141,35 @@ async def test_logs_are_json_and_carry_no_secrets(service_factory, session) -> N
     tags = {line.get("slot") for line in lines if line.get("slot")}
     assert tags
     assert all(len(t.split(":")[1]) == 12 for t in tags)
+
+
+async def test_request_budgets_count_an_ipv6_client_by_its_64(service_factory, session) -> None:
+    """An IPv6 host holds a whole /64: rotating addresses inside it must not buy fresh
+    request budgets (reads, writes) — the unit the byte budgets already count it by."""
+    svc = service_factory(
+        "--trust-forwarded-for", "--client-write-limit", "5/minute",
+        "--slot-write-limit", "100/minute", "--client-read-limit", "5/minute",
+    )  # fmt: skip
+    api = Api(svc.base_url, session)
+
+    def at(address: str) -> dict[str, str]:
+        return {"X-Forwarded-For": address}
+
+    writes = []
+    for i in range(6):
+        inv = Invite()
+        address = at(f"2001:db8:1:2::{i + 1:x}")
+        writes.append(await api.post(inv.open_path + "/blobs", inv.blob(1), headers=address))
+    assert [r.status for r in writes[:5]] == [201] * 5
+    assert writes[5].status == 429
+    assert writes[5].json["scope"] == "client-write"
+    inv = Invite()
+    other = await api.post(inv.open_path + "/blobs", inv.blob(1), headers=at("2001:db8:1:3::1"))
+    assert other.status == 201  # the next /64 is another client
+
+    reads = [
+        (await api.get(inv.open_path + "/head", headers=at(f"2001:db8:7:7:{i:x}::1"))).status
+        for i in range(6)
+    ]
+    assert reads[:5] == [200] * 5
+    assert reads[5] == 429
