@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from invitekit.blob import EncryptedBlob
+from invitekit.blob import EncryptedBlob, expired_at
 from invitekit.envelope import SealedBlob, envelope_of
 from invitekit.protocol import SlotKind
 
@@ -166,8 +166,8 @@ class EntryMeta:
     size: int
 
     def is_live(self, now_ns: int) -> bool:
-        """False once ``expires_at_ns`` (non-zero) has been reached."""
-        return self.expires_at_ns == 0 or now_ns < self.expires_at_ns
+        """False once ``expires_at_ns`` (non-zero) has been reached (:func:`expired_at`)."""
+        return not expired_at(self.expires_at_ns, now_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +230,7 @@ def decide(
     now_ns: int,
 ) -> Decision:
     """Apply the slot kind's admission rule to ``upload`` against ``state``."""
-    if upload.expires_at_ns != 0 and now_ns >= upload.expires_at_ns:
+    if expired_at(upload.expires_at_ns, now_ns):
         return Decision(Outcome.EXPIRED, False, (), state.head)
     if kind is SlotKind.LANE:
         return _decide_lane(state, upload, policy, now_ns)
